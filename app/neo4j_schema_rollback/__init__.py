@@ -1,1 +1,3 @@
 """Apply and safely roll back the QMTL DAG Manager Neo4j schema."""
+
+__version__ = "0.1.0"

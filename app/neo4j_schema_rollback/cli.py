@@ -1,2 +1,190 @@
-def main() -> None:
-    print("placeholder")
+"""Command-line wiring (cyclopts). No logic: flags -> a command function -> an exit code."""
+
+import getpass
+import os
+import sys
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+import cyclopts
+from cyclopts import CycloptsError, Group, Parameter
+
+from . import commands
+from .errors import ExitCode, ToolError, UsageError
+from .main import PROG, version_text
+from .settings import ConnectionOptions
+from .signals import stop_on_signals
+from .table import QMTL_DAGMANAGER as TABLE
+
+app = cyclopts.App(
+    name=PROG,
+    help="Apply and safely roll back the QMTL DAG Manager's Neo4j schema.\n\n"
+    "Without a command, runs rollback.",
+    version=version_text,
+    version_flags=["--version", "-V"],
+    help_formatter="plain",
+)
+CONNECTION = Group("Connection", sort_key=1)
+OUTPUT = Group("Output", sort_key=2)
+
+Uri = Annotated[str | None, Parameter(group=CONNECTION, help=(
+    "Bolt URI [env: NEO4J_URI; default neo4j://localhost:7687]."))]
+User = Annotated[str | None, Parameter(name=["--username", "-u"], group=CONNECTION, help=(
+    "User [env: NEO4J_USERNAME or NEO4J_USER; default neo4j]."))]
+Password = Annotated[str | None, Parameter(group=CONNECTION, help=(
+    "Password; visible in the process list [env: NEO4J_PASSWORD]."))]
+PasswordFile = Annotated[str | None, Parameter(group=CONNECTION, help=(
+    "File holding the password [env: NEO4J_PASSWORD_FILE]."))]
+Database = Annotated[str | None, Parameter(name=["--database", "-d"], group=CONNECTION, help=(
+    "Database [env: NEO4J_DATABASE; default: the user's home database]."))]
+TrustedCa = Annotated[str | None, Parameter(group=CONNECTION, help=(
+    "PEM file of CA certificates to trust [env: NEO4J_TRUSTED_CA]."))]
+Wait = Annotated[str | None, Parameter(group=CONNECTION, help=(
+    "Seconds to keep retrying an unreachable server [env: NEO4J_WAIT; default 0]."))]
+Timeout = Annotated[str | None, Parameter(group=CONNECTION, help=(
+    "Seconds allowed to connect and for each statement [env: NEO4J_TIMEOUT; default 30]."))]
+LogFormat = Annotated[Literal["auto", "json", "console"], Parameter(group=OUTPUT, help=(
+    "auto: JSON Lines unless stdout is a terminal."))]
+Debug = Annotated[bool, Parameter(group=OUTPUT, negative="", help=(
+    "Print a traceback on an internal error."))]
+DryRun = Annotated[bool, Parameter(negative="", help=(
+    "Read the catalog and log every statement as planned; change nothing."))]
+
+
+def _common(uri: str | None, username: str | None, password: str | None,
+            password_file: str | None, database: str | None, trusted_ca: str | None,
+            wait: str | None, timeout: str | None, log_format: commands.LogFormat,
+            debug: bool) -> commands.Common:
+    options = ConnectionOptions(uri=uri, username=username, password=password,
+                                password_file=password_file, database=database,
+                                trusted_ca=trusted_ca, wait=wait, timeout=timeout)
+    return commands.Common(options, log_format=log_format, debug=debug)
+
+
+def _console() -> commands.Console:
+    def confirm(question: str) -> bool:
+        sys.stderr.write(f"{question} Type 'yes' to continue: ")
+        sys.stderr.flush()
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+    return commands.Console(stdout=sys.stdout, stderr=sys.stderr, env=dict(os.environ),
+                            interactive=sys.stdin.isatty(), prompt_secret=getpass.getpass,
+                            confirm=confirm)
+
+
+def _run(command: str, common: commands.Common,
+         body: Callable[[commands.Console], commands.Body], **fields: object) -> int:
+    console = _console()
+    with stop_on_signals() as stop:
+        return commands.connected(command, common, console, stop, body(console),
+                                  **fields)  # type: ignore[arg-type]
+
+
+@app.command
+def apply(
+    *,
+    to: Annotated[int | None, Parameter(help=(
+        "Create objects of version <= N [default: newest]."))] = None,
+    dry_run: DryRun = False,
+    index_timeout: Annotated[float, Parameter(help=(
+        "Seconds to wait for the indexes to come ONLINE."))] = 300.0,
+    uri: Uri = None, username: User = None, password: Password = None,
+    password_file: PasswordFile = None, database: Database = None,
+    trusted_ca: TrustedCa = None, wait: Wait = None, timeout: Timeout = None,
+    log_format: LogFormat = "auto", debug: Debug = False,
+) -> int:
+    """Create the table's objects, wait until their indexes are ONLINE, then prove each exists
+    with the expected definition."""
+    common = _common(uri, username, password, password_file, database, trusted_ca, wait,
+                     timeout, log_format, debug)
+    target = commands.check_to(TABLE, to, TABLE.newest)
+    if not index_timeout >= 0:
+        raise UsageError("--index-timeout must be >= 0 seconds")
+    return _run("apply", common,
+                lambda _: commands.apply_body(TABLE, target, dry_run, index_timeout),
+                dry_run=dry_run, to=target)
+
+
+@app.default
+def rollback(
+    *,
+    to: Annotated[int, Parameter(help="Keep objects of version <= N; 0 drops all.")] = 0,
+    yes: Annotated[bool, Parameter(name=["--yes", "-y"], negative="", help=(
+        "Do not ask for confirmation; required when not on a terminal."))] = False,
+    dry_run: DryRun = False,
+    uri: Uri = None, username: User = None, password: Password = None,
+    password_file: PasswordFile = None, database: Database = None,
+    trusted_ca: TrustedCa = None, wait: Wait = None, timeout: Timeout = None,
+    log_format: LogFormat = "auto", debug: Debug = False,
+) -> int:
+    """Drop the table's objects newest version first, each only where its live definition
+    matches the table. The default command."""
+    common = _common(uri, username, password, password_file, database, trusted_ca, wait,
+                     timeout, log_format, debug)
+    keep = commands.check_to(TABLE, to, 0)
+
+    def precheck() -> None:
+        if not (yes or dry_run or sys.stdin.isatty()):
+            raise UsageError("rollback drops schema objects: pass --yes to confirm when not "
+                             "on a terminal, or --dry-run to preview")
+
+    return _run("rollback", common,
+                lambda console: commands.rollback_body(TABLE, keep, dry_run, yes, console),
+                dry_run=dry_run, to=keep, precheck=precheck)
+
+
+app.command(rollback, name="rollback")
+
+
+@app.command
+def status(
+    *,
+    to: Annotated[int | None, Parameter(help=(
+        "With --expect applied: the version that should be applied [default: newest]."))] = None,
+    expect: Annotated[Literal["applied", "absent"] | None, Parameter(help=(
+        "Exit 4 unless the database is in this state."))] = None,
+    uri: Uri = None, username: User = None, password: Password = None,
+    password_file: PasswordFile = None, database: Database = None,
+    trusted_ca: TrustedCa = None, wait: Wait = None, timeout: Timeout = None,
+    log_format: LogFormat = "auto", debug: Debug = False,
+) -> int:
+    """Report each table object as present, absent, mismatch or equivalent."""
+    common = _common(uri, username, password, password_file, database, trusted_ca, wait,
+                     timeout, log_format, debug)
+    target = commands.check_to(TABLE, to, TABLE.newest)
+    return _run("status", common, lambda _: commands.status_body(TABLE, target, expect),
+                to=target)
+
+
+@app.command
+def statements(
+    *,
+    action: Annotated[Literal["apply", "rollback"], Parameter(help=(
+        "Which statements to print."))] = "apply",
+    server_version: Annotated[str, Parameter(help=(
+        "Neo4j version to render for, e.g. 4.4, 5.26 or 2026.08."))] = "5.26",
+    to: Annotated[int | None, Parameter(help=(
+        "apply: objects of version <= N [default: newest]; rollback: drop objects above N "
+        "[default: 0]."))] = None,
+) -> int:
+    """Print the exact Cypher, one statement per line ending in ';', without connecting."""
+    commands.statements(action, server_version, to, sys.stdout)
+    return 0
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    return code
+
+
+def dispatch(argv: list[str]) -> int:
+    """Parse `argv`, run the command, and map every failure to its documented exit code."""
+    try:
+        result = app(argv, exit_on_error=False, print_error=False)
+    except CycloptsError as exc:
+        return _fail(" ".join(str(exc).split()) + " (see --help)", ExitCode.USAGE)
+    except ToolError as exc:
+        return _fail(exc.one_line(), exc.exit_code)
+    except KeyboardInterrupt:
+        return _fail("interrupted", ExitCode.INTERRUPTED)
+    return result if isinstance(result, int) else 0
