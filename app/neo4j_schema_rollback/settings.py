@@ -230,7 +230,7 @@ def resolve(
             raise UsageError("NEO4J_USERNAME and NEO4J_USER disagree", hint="set only one")
         username = next(iter(env_users), None) or auth_user or uri_user or DEFAULT_USERNAME
 
-    chosen = (flag_sources or env_sources or [None])[0]  # type: ignore[list-item]
+    chosen = next(iter(flag_sources or env_sources), None)
     password = chosen.value if chosen is not None else None
     if no_auth and chosen is None:
         username = None

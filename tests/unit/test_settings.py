@@ -1,0 +1,212 @@
+"""Flags over environment over defaults; secrets from one source only; URIs validated."""
+
+from pathlib import Path
+
+import pytest
+
+from neo4j_schema_rollback.errors import UsageError
+from neo4j_schema_rollback.settings import (
+    ConnectionOptions,
+    ConnectionSettings,
+    parse_seconds,
+    redact,
+    resolve,
+)
+
+
+def no_prompt(_: str) -> str:
+    raise AssertionError("prompted")
+
+
+def settle(options: ConnectionOptions | None = None, env: dict[str, str] | None = None,
+           interactive: bool = False, prompt=no_prompt) -> ConnectionSettings:  # type: ignore[no-untyped-def]
+    return resolve(options or ConnectionOptions(), env or {}, interactive=interactive,
+                   prompt=prompt)
+
+
+def test_defaults() -> None:
+    """With only a password, the documented defaults apply."""
+    s = settle(env={"NEO4J_PASSWORD": "pw"})
+    assert (s.redacted_uri, s.username, s.password, s.database, s.wait, s.timeout) == (
+        "neo4j://localhost:7687", "neo4j", "pw", None, 0.0, 30.0)
+
+
+def test_flags_beat_environment() -> None:
+    """Each flag overrides its environment variable."""
+    env = {"NEO4J_URI": "bolt://envhost:1", "NEO4J_USERNAME": "envuser",
+           "NEO4J_PASSWORD": "envpw", "NEO4J_DATABASE": "envdb", "NEO4J_WAIT": "5",
+           "NEO4J_TIMEOUT": "9"}
+    s = settle(ConnectionOptions(uri="bolt://flaghost:2", username="flaguser",
+                                 password="flagpw", database="flagdb", wait="1",
+                                 timeout="2s"), env)
+    assert (s.redacted_uri, s.username, s.password, s.database, s.wait, s.timeout) == (
+        "bolt://flaghost:2", "flaguser", "flagpw", "flagdb", 1.0, 2.0)
+    s = settle(env=env)
+    assert (s.redacted_uri, s.username, s.password, s.database, s.wait, s.timeout) == (
+        "bolt://envhost:1", "envuser", "envpw", "envdb", 5.0, 9.0)
+
+
+def test_password_flag_warns() -> None:
+    """--password works but warns that it is visible in the process list."""
+    s = settle(ConnectionOptions(password="pw"))
+    assert s.warnings == ("--password is visible in the process list; prefer NEO4J_PASSWORD "
+                          "or --password-file",)
+
+
+def test_neo4j_user_is_accepted() -> None:
+    """NEO4J_USER works like NEO4J_USERNAME; two different values are an error."""
+    assert settle(env={"NEO4J_USER": "u", "NEO4J_PASSWORD": "p"}).username == "u"
+    with pytest.raises(UsageError, match="disagree"):
+        settle(env={"NEO4J_USER": "u", "NEO4J_USERNAME": "v", "NEO4J_PASSWORD": "p"})
+
+
+def test_neo4j_auth_forms() -> None:
+    """NEO4J_AUTH takes user/password, or none for no authentication."""
+    s = settle(env={"NEO4J_AUTH": "admin/s3cr/et"})
+    assert (s.username, s.password) == ("admin", "s3cr/et")
+    s = settle(env={"NEO4J_AUTH": "none"})
+    assert (s.username, s.password) == (None, None)
+    with pytest.raises(UsageError, match="NEO4J_AUTH must be"):
+        settle(env={"NEO4J_AUTH": "justuser"})
+
+
+def test_password_file(tmp_path: Path) -> None:
+    """One trailing newline is stripped; missing, empty and unreadable files are errors."""
+    f = tmp_path / "pw"
+    f.write_text("secret value\n\n")
+    assert settle(ConnectionOptions(password_file=str(f))).password == "secret value\n"
+    with pytest.raises(UsageError, match="does not exist"):
+        settle(ConnectionOptions(password_file=str(tmp_path / "nope")))
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(UsageError, match="is empty"):
+        settle(env={"NEO4J_PASSWORD_FILE": str(tmp_path / "empty")})
+    with pytest.raises(UsageError, match="cannot read"):
+        settle(ConnectionOptions(password_file=str(tmp_path)))
+
+
+@pytest.mark.parametrize(("options", "env", "names"), [
+    (ConnectionOptions(), {"NEO4J_PASSWORD": "a", "NEO4J_AUTH": "neo4j/b"},
+     "NEO4J_PASSWORD and NEO4J_AUTH"),
+    (ConnectionOptions(password="a", uri="bolt://u:b@h"), {}, "--password and --uri"),
+    (ConnectionOptions(), {"NEO4J_URI": "bolt://u:b@h", "NEO4J_PASSWORD": "a"},
+     "NEO4J_PASSWORD and NEO4J_URI"),
+])
+def test_two_password_sources_at_one_level_conflict(options: ConnectionOptions,
+                                                    env: dict[str, str], names: str) -> None:
+    """Two sources of the password at the same level are a usage error, not a silent pick."""
+    with pytest.raises(UsageError, match=f"the password is given twice: {names}"):
+        settle(options, env)
+
+
+def test_password_sources_conflict_with_file(tmp_path: Path) -> None:
+    """NEO4J_PASSWORD and NEO4J_PASSWORD_FILE together are a usage error."""
+    f = tmp_path / "pw"
+    f.write_text("x")
+    with pytest.raises(UsageError, match="NEO4J_PASSWORD and NEO4J_PASSWORD_FILE"):
+        settle(env={"NEO4J_PASSWORD": "a", "NEO4J_PASSWORD_FILE": str(f)})
+
+
+def test_flag_level_password_beats_environment() -> None:
+    """A flag password wins over an environment password without a conflict."""
+    assert settle(ConnectionOptions(password="flag"), {"NEO4J_PASSWORD": "env"}).password == (
+        "flag")
+
+
+def test_uri_credentials_are_used_and_removed() -> None:
+    """user:password@ in the URI is used for login and never kept in the URI."""
+    s = settle(ConnectionOptions(uri="bolt://alice:p%40ss@db.example:7687"))
+    assert (s.username, s.password, s.redacted_uri) == ("alice", "p@ss", "bolt://db.example:7687")
+    assert "p@ss" not in repr(s)
+
+
+def test_missing_password_when_not_interactive() -> None:
+    """No password and no terminal is a usage error that names where to put one."""
+    with pytest.raises(UsageError, match="no password for user neo4j at neo4j://localhost:7687"):
+        settle()
+
+
+def test_missing_password_prompts_on_a_terminal() -> None:
+    """On a terminal the password is asked for."""
+    s = settle(interactive=True, prompt=lambda q: "typed")
+    assert s.password == "typed"
+
+
+@pytest.mark.parametrize(("uri", "message"), [
+    ("http://h:7687", "unknown scheme 'http'"),
+    ("localhost:7687", "unknown scheme"),
+    ("bolt://", "no host"),
+    ("bolt://h:notaport", "invalid URI"),
+    ("bolt://h:70000", "invalid URI"),
+    ("bolt://h:7687/db", "unexpected path"),
+])
+def test_bad_uris(uri: str, message: str) -> None:
+    """Unknown scheme, missing host and bad port are one-line usage errors."""
+    with pytest.raises(UsageError, match=message):
+        settle(ConnectionOptions(uri=uri, password="x"))
+
+
+def test_bad_uri_message_hides_credentials() -> None:
+    """Even a rejected URI never echoes its password."""
+    with pytest.raises(UsageError) as info:
+        settle(ConnectionOptions(uri="http://u:hunter2@h", password="x"))
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("scheme", ["bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s",
+                                    "neo4j+ssc"])
+def test_all_schemes_accepted(scheme: str) -> None:
+    """Every Bolt scheme is accepted."""
+    assert settle(ConnectionOptions(uri=f"{scheme}://h:1", password="x")).target.scheme == scheme
+
+
+def test_trusted_ca(tmp_path: Path) -> None:
+    """--trusted-ca needs a +s URI and a readable file; the driver gets the plain scheme."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    s = settle(ConnectionOptions(uri="bolt+s://h:1", password="x", trusted_ca=str(ca)))
+    assert (s.trust.ca_file, s.driver_uri, s.redacted_uri) == (str(ca), "bolt://h:1",
+                                                              "bolt+s://h:1")
+    with pytest.raises(UsageError, match="needs an encrypted URI"):
+        settle(ConnectionOptions(uri="bolt://h:1", password="x", trusted_ca=str(ca)))
+    with pytest.raises(UsageError, match=r"\+ssc"):
+        settle(ConnectionOptions(uri="neo4j+ssc://h:1", password="x", trusted_ca=str(ca)))
+    with pytest.raises(UsageError, match="does not exist"):
+        settle(ConnectionOptions(uri="bolt+s://h:1", password="x", trusted_ca="/nope.pem"))
+
+
+def test_ssl_cert_file_is_honoured() -> None:
+    """With a +s URI, SSL_CERT_FILE names the trust store."""
+    s = settle(env={"NEO4J_URI": "neo4j+s://h", "NEO4J_PASSWORD": "x",
+                    "SSL_CERT_FILE": "/etc/custom.pem"})
+    assert s.trust.ca_file == "/etc/custom.pem"
+
+
+@pytest.mark.parametrize(("text", "value"), [("30", 30.0), ("2.5", 2.5), ("10s", 10.0),
+                                             ("0", 0.0)])
+def test_parse_seconds(text: str, value: float) -> None:
+    """Seconds are plain numbers with an optional s."""
+    assert parse_seconds(text, "--wait") == value
+
+
+@pytest.mark.parametrize("text", ["-1", "abc", "nan", "inf", ""])
+def test_parse_seconds_rejects(text: str) -> None:
+    """Negative, non-numeric and infinite durations are usage errors."""
+    with pytest.raises(UsageError, match="--wait"):
+        parse_seconds(text, "--wait")
+
+
+def test_zero_timeout_is_rejected() -> None:
+    """--timeout 0 would fail every statement: refuse it up front."""
+    with pytest.raises(UsageError, match="--timeout must be more than 0"):
+        settle(ConnectionOptions(password="x", timeout="0"))
+
+
+@pytest.mark.parametrize(("uri", "clean"), [
+    ("bolt://u:p@h:1", "bolt://h:1"),
+    ("neo4j://h", "neo4j://h"),
+    ("u:p@h", "h"),
+    ("bolt://u:p@x@h", "bolt://h"),
+])
+def test_redact(uri: str, clean: str) -> None:
+    """redact removes credentials from well-formed and malformed URIs."""
+    assert redact(uri) == clean
