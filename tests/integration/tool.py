@@ -1,0 +1,91 @@
+"""Runs the tool as a user would (a subprocess) and reads its JSON Lines back as data.
+
+The same runner drives the Python module or the frozen binary, so every end-to-end scenario
+proves both. Every run checks the two promises that hold for all output: each stdout line is a
+valid event (in JSON mode), and no password ever appears anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((ROOT / "docs" / "events.schema.json").read_text())
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+@dataclass
+class Result:
+    """One finished run: exit code, raw streams and the parsed events."""
+
+    code: int
+    stdout: str
+    stderr: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def of(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == name]
+
+    @property
+    def statements(self) -> list[dict[str, Any]]:
+        return self.of("statement")
+
+    def table_statements(self, outcome: str | None = None) -> list[dict[str, Any]]:
+        """Statements about table objects (create/drop), optionally of one outcome."""
+        return [e for e in self.statements if e["action"] in ("create", "drop")
+                and (outcome is None or e["outcome"] == outcome)]
+
+    def outcomes(self) -> dict[str, str]:
+        """object name -> outcome of its create/drop statement."""
+        return {e["object"]: e["outcome"] for e in self.table_statements()}
+
+    @property
+    def end(self) -> dict[str, Any]:
+        [end] = self.of("run.end")
+        return end
+
+    def states(self) -> dict[str, str]:
+        return {e["object"]: e["state"] for e in self.of("object")}
+
+
+class Tool:
+    """A way to start the tool: `python -m neo4j_schema_rollback` or a frozen binary."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.command = command
+        self.base_env = env if env is not None else {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/tmp"),
+        }
+
+    def run(self, *args: str, env: dict[str, str] | None = None, secrets: tuple[str, ...] = (),
+            stdin: str | None = None, timeout: float = 180) -> Result:
+        full_env = {**self.base_env, **(env or {})}
+        proc = subprocess.run([*self.command, *args], env=full_env, capture_output=True,
+                              text=True, timeout=timeout, input=stdin if stdin is not None
+                              else "", check=False)
+        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        for secret in secrets:
+            assert secret not in proc.stdout, "a secret leaked to stdout"
+            assert secret not in proc.stderr, "a secret leaked to stderr"
+        assert "Traceback" not in proc.stderr, proc.stderr
+        if "console" not in args and args[:1] != ("statements",):
+            for line in proc.stdout.splitlines():
+                event = json.loads(line)
+                errors = sorted(VALIDATOR.iter_errors(event), key=str)
+                assert not errors, f"invalid event {line}: {errors[0].message}"
+                result.events.append(event)
+        return result
+
+
+def module_tool() -> Tool:
+    return Tool("module", [sys.executable, "-m", "neo4j_schema_rollback"])

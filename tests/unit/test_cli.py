@@ -1,0 +1,88 @@
+"""The CLI without a database: statements, --version, parse errors, and what gets imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+PROG = [sys.executable, "-m", "neo4j_schema_rollback"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PROG, *args], capture_output=True, text=True, check=False,
+                          env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL)
+
+
+def test_statements_apply_default() -> None:
+    """statements prints every create, one per line ending in ';'."""
+    r = run("statements")
+    assert r.returncode == 0
+    assert r.stdout.splitlines() == [
+        "CREATE CONSTRAINT compute_pk IF NOT EXISTS FOR (c:ComputeNode) REQUIRE c.node_id "
+        "IS UNIQUE;",
+        "CREATE INDEX kafka_topic IF NOT EXISTS FOR (q:Queue) ON (q.topic);",
+        "CREATE INDEX compute_tags IF NOT EXISTS FOR (c:ComputeNode) ON (c.tags);",
+        "CREATE INDEX queue_interval IF NOT EXISTS FOR (q:Queue) ON (q.interval);",
+        "CREATE INDEX compute_buffering_since IF NOT EXISTS FOR (c:ComputeNode) "
+        "ON (c.buffering_since);",
+    ]
+    assert r.stderr == ""
+
+
+def test_statements_rollback_to_1_for_4_4() -> None:
+    """Rollback statements drop newest first and keep --to."""
+    r = run("statements", "--action", "rollback", "--server-version", "4.4", "--to", "1")
+    assert r.returncode == 0
+    assert r.stdout == ("DROP INDEX compute_buffering_since IF EXISTS;\n"
+                        "DROP INDEX queue_interval IF EXISTS;\n"
+                        "DROP INDEX compute_tags IF EXISTS;\n")
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (("statements", "--server-version", "4.3"), 3, "needs Neo4j 4.4 or later"),
+    (("statements", "--server-version", "latest"), 2, "not a Neo4j version"),
+    (("statements", "--to", "7"), 2, "--to 7 is out of range"),
+    (("statements", "--action", "drop"), 2, "Invalid value"),
+    (("apply", "--bogus"), 2, "Unknown option"),
+    (("nosuchcommand",), 2, "nosuchcommand"),
+    (("apply", "--to", "x"), 2, "--to"),
+    (("rollback", "--to", "-1"), 2, "out of range"),
+])
+def test_bad_input_is_one_line_with_documented_code(args: tuple[str, ...], code: int,
+                                                     message: str) -> None:
+    """Bad input gets one stderr line and its exit code; never a traceback."""
+    r = run(*args)
+    assert r.returncode == code
+    assert r.stderr.startswith("neo4j-schema-rollback: error: ")
+    assert r.stderr.count("\n") == 1
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_version() -> None:
+    """--version prints the tool, commit, build date, Python and driver versions."""
+    r = run("--version")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert lines[0] == "neo4j-schema-rollback 0.1.0"
+    assert [line.split(":")[0] for line in lines[1:]] == ["commit", "built", "python",
+                                                          "neo4j driver"]
+
+
+@pytest.mark.parametrize(("args", "forbidden"), [
+    (("--version",), ("neo4j", "structlog", "rich", "cyclopts")),
+    (("statements",), ("neo4j", "structlog", "rich")),
+])
+def test_offline_commands_import_no_heavy_module(args: tuple[str, ...],
+                                                 forbidden: tuple[str, ...]) -> None:
+    """Commands that need no database import neither the driver nor structlog nor rich."""
+    code = ("import sys, runpy; sys.argv = ['x', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('neo4j_schema_rollback', run_name='__main__')\n"
+            "except SystemExit: pass\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                       check=True)
+    loaded = set(r.stderr.split())
+    assert loaded.isdisjoint(forbidden), loaded & set(forbidden)
