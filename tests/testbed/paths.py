@@ -1,0 +1,23 @@
+"""Where the test bed keeps its files (all under ``<repo>/.testbed``, which git ignores)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LAUNCHER_SOURCE = Path(__file__).resolve().parent / "java" / "TestbedServer.java"
+
+
+def testbed_dir() -> Path:
+    """``$NEO4J_TESTBED_DIR`` or ``<repo>/.testbed``."""
+    env = os.environ.get("NEO4J_TESTBED_DIR")
+    return Path(env).resolve() if env else REPO_ROOT / ".testbed"
+
+
+def cache_dir() -> Path:
+    return testbed_dir() / "cache"
+
+
+def line_dir(line: str) -> Path:
+    return testbed_dir() / line
