@@ -6,6 +6,7 @@ timing, the server's counters and notifications.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -59,10 +60,24 @@ def _auth(settings: ConnectionSettings) -> Any:
     return neo4j.basic_auth(settings.username, settings.password or "")
 
 
+def _one_line(text: str) -> str:
+    return "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+
+
 def _error_fields(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, nx.Neo4jError):
-        return {"code": exc.code, "gql_status": exc.gql_status, "message": exc.message or str(exc)}
-    return {"code": type(exc).__name__, "gql_status": None, "message": str(exc) or repr(exc)}
+        return {"code": exc.code, "gql_status": exc.gql_status,
+                "message": _one_line(exc.message or str(exc))}
+    return {"code": type(exc).__name__, "gql_status": None,
+            "message": _one_line(str(exc) or repr(exc))}
+
+
+def _quiet_driver_logging() -> None:
+    # The driver warns through `logging`, which would print unstructured text on stderr; every
+    # failure it reports reaches us as an exception and is logged as an event instead.
+    logger = logging.getLogger("neo4j")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
 
 
 def _counters(summary: neo4j.ResultSummary) -> dict[str, int]:
@@ -101,6 +116,7 @@ class Executor:
         self._metadata = {"app": APP_NAME, "run_id": run_id}
         self._user_agent = f"{APP_NAME}/{tool_version}"
         self._driver: neo4j.Driver | None = None
+        _quiet_driver_logging()
         self._session: neo4j.Session | None = None
 
     @property

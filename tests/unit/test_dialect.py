@@ -54,7 +54,7 @@ def test_dialect_by_version(version: str, dialect: object) -> None:
 @pytest.mark.parametrize("version", ["4.3.23", "4.0.0", "3.5.35"])
 def test_older_than_4_4_is_refused(version: str) -> None:
     """Servers before 4.4 are refused with a message naming the minimum."""
-    with pytest.raises(UnsupportedServer, match="needs Neo4j 4.4 or later"):
+    with pytest.raises(UnsupportedServer, match=r"needs Neo4j 4\.4 or later"):
         dialect_for(ServerVersion.parse(version))
 
 
