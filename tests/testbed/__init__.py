@@ -4,9 +4,9 @@ Central artifacts and run embedded by a tiny Java launcher on 127.0.0.1.
 Library API (used by ``scripts/neo4j-testbed`` and by the pytest fixtures)::
 
     import testbed
-    server = testbed.start("5")          # -> Server(line, version, uri, username, password, pid, ...)
+    server = testbed.start("5")   # -> Server(line, version, uri, username, password, pid, ...)
     testbed.stop("5")
-    testbed.status()                      # -> [LineStatus, ...]
+    testbed.status()              # -> [LineStatus, ...]
     testbed.fetch("calver")               # download jars and Java without starting
 
 Versions and Java runtimes are pinned in ``testbed.lines``.

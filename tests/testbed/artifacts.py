@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .errors import TestbedError
@@ -30,7 +30,7 @@ def _java_override_env(line: Line) -> str:
     return "NEO4J_TESTBED_JAVA_" + re.sub(r"[^A-Za-z0-9]", "_", line.name).upper()
 
 
-@lru_cache(maxsize=None)
+@cache
 def java_major_version(java: str) -> int:
     try:
         out = subprocess.run(

@@ -246,7 +246,8 @@ def _login_error(server: Server, timeout: float = 5.0) -> Exception | None:
     try:
         with server.driver(connection_timeout=timeout, connection_acquisition_timeout=timeout,
                            max_transaction_retry_time=0) as drv:
-            drv.verify_authentication()
+            if not drv.verify_authentication():
+                return PermissionError("the server rejected the password")
             records, _, _ = drv.execute_query("RETURN 1 AS one", routing_=neo4j.RoutingControl.READ)
             if records[0]["one"] != 1:
                 return RuntimeError("RETURN 1 did not return 1")

@@ -1,0 +1,52 @@
+"""Real Neo4j servers for the integration tests, one per line and pytest session.
+
+``neo4j_server`` is parametrised over the lines (marks ``neo4j_4_4``/``neo4j_5``/``neo4j_calver``,
+ids ``neo4j-4.4``/``neo4j-5``/``neo4j-calver``). pytest groups the tests by the parameter of a
+session-scoped fixture, so each server starts once; a server that was already running (e.g. from
+``scripts/neo4j-testbed start``) is reused and left running, one this session started is stopped
+when pytest tears the parameter down. A server that cannot start makes the tests ERROR: they are
+never skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import neo4j
+import pytest
+
+import testbed
+from testbed.db import reset_database
+
+LINE_PARAMS = [
+    pytest.param("4.4", marks=pytest.mark.neo4j_4_4, id="neo4j-4.4"),
+    pytest.param("5", marks=pytest.mark.neo4j_5, id="neo4j-5"),
+    pytest.param("calver", marks=pytest.mark.neo4j_calver, id="neo4j-calver"),
+]
+
+
+@pytest.fixture(scope="session", params=LINE_PARAMS)
+def neo4j_server(request: pytest.FixtureRequest) -> Iterator[testbed.Server]:
+    """A running server of the line (a ``testbed.Server``: uri, username, password, version...)."""
+    line: str = request.param
+    server = testbed.start(line)  # raises TestbedError (with the log tail): the test errors
+    try:
+        yield server
+    finally:
+        if server.started:
+            testbed.stop(line)
+
+
+@pytest.fixture(scope="session")
+def neo4j_driver(neo4j_server: testbed.Server) -> Iterator[neo4j.Driver]:
+    """A driver logged in to ``neo4j_server``, shared by the tests of that line."""
+    with neo4j_server.driver() as driver:
+        driver.verify_connectivity()
+        yield driver
+
+
+@pytest.fixture
+def clean_neo4j(neo4j_server: testbed.Server, neo4j_driver: neo4j.Driver) -> testbed.Server:
+    """``neo4j_server`` with no constraints, no indexes but the LOOKUP ones, and no nodes."""
+    reset_database(neo4j_driver)
+    return neo4j_server
