@@ -69,22 +69,39 @@ class Tool:
 
     def run(self, *args: str, env: dict[str, str] | None = None, secrets: tuple[str, ...] = (),
             stdin: str | None = None, timeout: float = 180) -> Result:
-        full_env = {**self.base_env, **(env or {})}
-        proc = subprocess.run([*self.command, *args], env=full_env, capture_output=True,
-                              text=True, timeout=timeout, input=stdin if stdin is not None
-                              else "", check=False)
-        result = Result(proc.returncode, proc.stdout, proc.stderr)
-        for secret in secrets:
-            assert secret not in proc.stdout, "a secret leaked to stdout"
-            assert secret not in proc.stderr, "a secret leaked to stderr"
-        assert "Traceback" not in proc.stderr, proc.stderr
-        if "console" not in args and args[:1] != ("statements",):
-            for line in proc.stdout.splitlines():
-                event = json.loads(line)
-                errors = sorted(VALIDATOR.iter_errors(event), key=str)
-                assert not errors, f"invalid event {line}: {errors[0].message}"
-                result.events.append(event)
-        return result
+        """Run to completion and check the output."""
+        proc = subprocess.run([*self.command, *args], env={**self.base_env, **(env or {})},
+                              capture_output=True, text=True, timeout=timeout,
+                              input=stdin if stdin is not None else "", check=False)
+        return check(Result(proc.returncode, proc.stdout, proc.stderr), args, secrets)
+
+    def spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start a run whose stdout the test reads line by line (see `finish`)."""
+        return subprocess.Popen([*self.command, *args], env={**self.base_env, **(env or {})},
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen[str], seen: list[str], args: tuple[str, ...],
+           secrets: tuple[str, ...] = (), timeout: float = 180) -> Result:
+    """Wait for a spawned run; `seen` holds stdout lines the test already read."""
+    out, err = proc.communicate(timeout=timeout)
+    return check(Result(proc.returncode, "".join(seen) + out, err), args, secrets)
+
+
+def check(result: Result, args: tuple[str, ...], secrets: tuple[str, ...]) -> Result:
+    """No secret anywhere, no traceback, and (in JSON mode) every stdout line a valid event."""
+    for secret in secrets:
+        assert secret not in result.stdout, "a secret leaked to stdout"
+        assert secret not in result.stderr, "a secret leaked to stderr"
+    assert "Traceback" not in result.stderr, result.stderr
+    if "console" not in args and args[:1] != ("statements",):
+        for line in result.stdout.splitlines():
+            event = json.loads(line)
+            errors = sorted(VALIDATOR.iter_errors(event), key=str)
+            assert not errors, f"invalid event {line}: {errors[0].message}"
+            result.events.append(event)
+    return result
 
 
 def module_tool() -> Tool:

@@ -1,0 +1,181 @@
+"""Connection settings and failures against real servers: every failure explains itself."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from db import env_for
+from netutil import Forwarder, free_port, silent_listener
+from tool import Tool, finish
+
+
+def only_password(server: Any) -> tuple[str, ...]:
+    return (server.password,)
+
+
+def test_settings_from_flags(tool: Tool, neo4j_server: Any, tmp_path: Path) -> None:
+    """--uri, --username and --password-file connect without any environment."""
+    pw = tmp_path / "pw"
+    pw.write_text(neo4j_server.password + "\n")
+    r = tool.run("status", "--uri", neo4j_server.uri, "-u", neo4j_server.username,
+                 "--password-file", str(pw), secrets=only_password(neo4j_server))
+    assert r.code == 0, r.stderr
+    assert r.of("run.start")[0]["target"] == neo4j_server.uri
+
+
+def test_password_flag_works_with_a_warning(tool: Tool, neo4j_server: Any) -> None:
+    """--password connects and logs a warning about the process list."""
+    r = tool.run("status", "--uri", neo4j_server.uri, "--password", neo4j_server.password)
+    assert r.code == 0
+    assert "process list" in r.of("warning")[0]["message"]
+
+
+def test_neo4j_auth_env(tool: Tool, neo4j_server: Any) -> None:
+    """NEO4J_AUTH=user/password, as the Docker image takes it, logs in."""
+    r = tool.run("status", env={"NEO4J_URI": neo4j_server.uri,
+                                "NEO4J_AUTH": f"neo4j/{neo4j_server.password}"},
+                 secrets=only_password(neo4j_server))
+    assert r.code == 0
+
+
+def test_neo4j_password_file_env(tool: Tool, neo4j_server: Any, tmp_path: Path) -> None:
+    """NEO4J_PASSWORD_FILE, the container-secret convention, logs in."""
+    pw = tmp_path / "secret"
+    pw.write_text(neo4j_server.password)
+    r = tool.run("status", env={"NEO4J_URI": neo4j_server.uri,
+                                "NEO4J_PASSWORD_FILE": str(pw)},
+                 secrets=only_password(neo4j_server))
+    assert r.code == 0
+
+
+def test_credentials_in_uri_are_used_and_never_logged(tool: Tool, neo4j_server: Any) -> None:
+    """user:password@ inside the URI logs in, and neither appears in any output."""
+    host = neo4j_server.uri.split("://")[1]
+    uri = f"bolt://neo4j:{neo4j_server.password}@{host}"
+    r = tool.run("status", "--uri", uri, secrets=only_password(neo4j_server))
+    assert r.code == 0
+    assert r.of("run.start")[0]["target"] == neo4j_server.uri
+
+
+def test_neo4j_scheme_against_a_single_server(tool: Tool, neo4j_server: Any) -> None:
+    """neo4j:// (routing) works against a single server."""
+    uri = neo4j_server.uri.replace("bolt://", "neo4j://")
+    r = tool.run("status", env={**env_for(neo4j_server), "NEO4J_URI": uri},
+                 secrets=only_password(neo4j_server))
+    assert r.code == 0, r.stdout
+
+
+def test_wrong_password_exits_3_after_one_attempt(tool: Tool, neo4j_server: Any) -> None:
+    """A failed login is never retried, even with --wait."""
+    started = time.monotonic()
+    r = tool.run("status", "--wait", "60", env={**env_for(neo4j_server),
+                                                "NEO4J_PASSWORD": "wrong-password-1"},
+                 secrets=("wrong-password-1",))
+    assert r.code == 3
+    assert r.of("wait") == []
+    assert time.monotonic() - started < 30
+    [error] = r.of("error")
+    assert error["message"] == (f"authentication failed for user neo4j at {neo4j_server.uri} "
+                                "— check NEO4J_PASSWORD (or NEO4J_USERNAME)")
+    assert r.end["outcome"] == "connection_error"
+
+
+def test_unknown_database_exits_3(tool: Tool, neo4j_server: Any) -> None:
+    """A database that does not exist is a connection error naming it."""
+    r = tool.run("status", "-d", "nosuchdb", env=env_for(neo4j_server),
+                 secrets=only_password(neo4j_server))
+    assert r.code == 3
+    assert "database 'nosuchdb' not found" in r.of("error")[0]["message"]
+
+
+def test_missing_password_when_not_interactive_exits_2(tool: Tool, neo4j_server: Any) -> None:
+    """No password and no terminal: exit 2 with a hint, nothing sent."""
+    r = tool.run("status", "--uri", neo4j_server.uri)
+    assert r.code == 2
+    assert r.statements == []
+    assert "NEO4J_PASSWORD" in r.of("error")[0]["message"]
+
+
+def test_conflicting_password_sources_exit_2(tool: Tool, neo4j_server: Any,
+                                             tmp_path: Path) -> None:
+    """NEO4J_PASSWORD together with NEO4J_PASSWORD_FILE is a usage error."""
+    pw = tmp_path / "pw"
+    pw.write_text(neo4j_server.password)
+    r = tool.run("status", env={**env_for(neo4j_server), "NEO4J_PASSWORD_FILE": str(pw)},
+                 secrets=only_password(neo4j_server))
+    assert r.code == 2
+    assert "given twice" in r.of("error")[0]["message"]
+
+
+@pytest.mark.parametrize(("uri", "message"), [
+    ("http://127.0.0.1:7687", "unknown scheme"),
+    ("bolt://", "no host"),
+    ("bolt://127.0.0.1:99999", "invalid URI"),
+])
+def test_bad_uris_exit_2(tool: Tool, uri: str, message: str) -> None:
+    """Bad URIs are usage errors with one line of explanation."""
+    r = tool.run("status", "--uri", uri, env={"NEO4J_PASSWORD": "pw-not-used"},
+                 secrets=("pw-not-used",))
+    assert r.code == 2
+    assert message in r.of("error")[0]["message"]
+    assert r.stderr.count("\n") == 1
+
+
+def test_unreachable_port_without_wait_exits_3_at_once(tool: Tool) -> None:
+    """A closed port fails in one attempt with a hint about --wait."""
+    r = tool.run("status", "--uri", f"bolt://127.0.0.1:{free_port()}",
+                 env={"NEO4J_PASSWORD": "pw-not-used"})
+    assert r.code == 3
+    assert r.of("wait") == []
+    assert "--wait" in r.of("error")[0]["message"]
+
+
+def test_unreachable_port_with_wait_retries_until_the_deadline(tool: Tool) -> None:
+    """With --wait 3 the tool retries with backoff, one wait event per attempt, then exits 3."""
+    started = time.monotonic()
+    r = tool.run("status", "--wait", "3", "--uri", f"bolt://127.0.0.1:{free_port()}",
+                 env={"NEO4J_PASSWORD": "pw-not-used"})
+    elapsed = time.monotonic() - started
+    assert r.code == 3
+    waits = r.of("wait")
+    assert len(waits) >= 3
+    assert [w["attempt"] for w in waits] == list(range(1, len(waits) + 1))
+    assert 3 <= elapsed < 20
+    assert "gave up after" in r.of("error")[0]["message"]
+
+
+def test_server_that_comes_up_during_wait(tool: Tool, neo4j_server: Any) -> None:
+    """The port opens while the tool waits: it connects and succeeds."""
+    forwarder = Forwarder(int(neo4j_server.uri.rsplit(":", 1)[1]))
+    args = ("status", "--wait", "60", "--uri", f"bolt://127.0.0.1:{forwarder.port}")
+    proc = tool.spawn(*args, env={"NEO4J_PASSWORD": neo4j_server.password})
+    seen: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if json.loads(line)["event"] == "wait":
+                forwarder.open()
+                break
+        r = finish(proc, seen, args, secrets=only_password(neo4j_server))
+    finally:
+        forwarder.close()
+    assert r.code == 0, r.stdout + r.stderr
+    assert len(r.of("wait")) >= 1
+    assert len(r.of("object")) == 5
+
+
+def test_silent_listener_with_timeout_exits_3(tool: Tool) -> None:
+    """A server that accepts TCP and never answers ends in exit 3 within about --timeout."""
+    with silent_listener() as port:
+        started = time.monotonic()
+        r = tool.run("status", "--timeout", "2", "--uri", f"bolt://127.0.0.1:{port}",
+                     env={"NEO4J_PASSWORD": "pw-not-used"})
+        elapsed = time.monotonic() - started
+    assert r.code == 3
+    assert elapsed < 10
+    assert "handshake" in r.of("error")[0]["message"]
