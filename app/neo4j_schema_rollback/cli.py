@@ -153,7 +153,7 @@ def status(
                      timeout, log_format, debug)
     target = commands.check_to(TABLE, to, TABLE.newest)
     return _run("status", common, lambda _: commands.status_body(TABLE, target, expect),
-                to=target)
+                dry_run=False, to=target)
 
 
 @app.command

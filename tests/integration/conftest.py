@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import neo4j
 import pytest
+from tool import Tool, module_tool
 
 import testbed
 from testbed.db import reset_database
@@ -50,3 +51,9 @@ def clean_neo4j(neo4j_server: testbed.Server, neo4j_driver: neo4j.Driver) -> tes
     """``neo4j_server`` with no constraints, no indexes but the LOOKUP ones, and no nodes."""
     reset_database(neo4j_driver)
     return neo4j_server
+
+
+@pytest.fixture(scope="session")
+def tool() -> Tool:
+    """How the scenarios start the tool: the Python module (the frozen binary joins later)."""
+    return module_tool()
