@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shlex
+import socket
 import subprocess
 from pathlib import Path
 
 import neo4j
+import pytest
 
 import testbed
+import testbed.paths
 from testbed.db import reset_database
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "neo4j-testbed"
@@ -119,3 +122,37 @@ def test_password_is_random_and_url_safe(neo4j_server: testbed.Server) -> None:
 def test_status_lists_the_running_line(neo4j_server: testbed.Server) -> None:
     [st] = [s for s in testbed.status() if s.line == neo4j_server.line]
     assert st.running and st.pid == neo4j_server.pid and st.port == neo4j_server.port
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.neo4j_5
+def test_tls_requires_encryption_and_trusts_the_private_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``start(..., tls=True)``: Bolt refuses plain text and serves a certificate of the
+    test-bed CA for 127.0.0.1 (a separate test-bed directory, so the line's shared server is
+    left alone)."""
+    cache = testbed.paths.cache_dir()
+    monkeypatch.setenv("NEO4J_TESTBED_DIR", str(tmp_path))
+    (tmp_path / "cache").symlink_to(cache, target_is_directory=True)
+    server = testbed.start("5", _free_port(), tls=True)
+    try:
+        assert server.uri.startswith("bolt+s://127.0.0.1:")
+        assert server.ca_cert is not None and server.ca_cert.is_file()
+        assert server.env()["NEO4J_CA_CERT"] == str(server.ca_cert)
+        with server.driver() as d:
+            assert d.verify_authentication()
+        plain = f"bolt://127.0.0.1:{server.port}"
+        with (
+            neo4j.GraphDatabase.driver(plain, auth=server.auth, connection_timeout=5) as d,
+            pytest.raises(neo4j.exceptions.ServiceUnavailable),
+        ):
+            d.verify_connectivity()
+    finally:
+        testbed.stop("5")
+    assert testbed.running("5") is None

@@ -73,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
                 srv.fetch(line)
                 print(f"neo4j-testbed: line {line} is fetched", file=sys.stderr)
         elif args.command == "env":
-            s = srv.running(args.line)
-            if s is None:
+            current = srv.running(args.line)
+            if current is None:
                 raise TestbedError(f"line {args.line} is not running")
-            print("\n".join(s.export_lines()))
+            print("\n".join(current.export_lines()))
         elif args.command == "catalog":
             from .catalog import write_catalog
 
