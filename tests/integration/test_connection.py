@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -179,3 +180,21 @@ def test_silent_listener_with_timeout_exits_3(tool: Tool) -> None:
     assert r.code == 3
     assert elapsed < 10
     assert "handshake" in r.of("error")[0]["message"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_while_waiting_exits_with_its_code(tool: Tool, signum: int, code: int) -> None:
+    """SIGINT/SIGTERM during --wait end the run with 130/143, an error event and run.end."""
+    args = ("status", "--wait", "60", "--uri", f"bolt://127.0.0.1:{free_port()}")
+    proc = tool.spawn(*args, env={"NEO4J_PASSWORD": "pw-not-used"})
+    seen: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if json.loads(line)["event"] == "wait":
+            proc.send_signal(signum)
+            break
+    r = finish(proc, seen, args)
+    assert r.code == code
+    assert r.of("error")[0]["message"] == f"interrupted by {signal.Signals(signum).name}"
+    assert (r.end["outcome"], r.end["exit_code"]) == ("interrupted", code)
