@@ -93,8 +93,10 @@ def apply(
     trusted_ca: TrustedCa = None, wait: Wait = None, timeout: Timeout = None,
     log_format: LogFormat = "auto", debug: Debug = False,
 ) -> int:
-    """Create the table's objects, wait until their indexes are ONLINE, then prove each exists
-    with the expected definition."""
+    """Create the table's objects, await their indexes, verify each one.
+
+    Creates with IF NOT EXISTS, waits until every index is ONLINE, then re-reads the catalog to
+    prove each object exists with the expected definition."""
     common = _common(uri, username, password, password_file, database, trusted_ca, wait,
                      timeout, log_format, debug)
     target = commands.check_to(TABLE, to, TABLE.newest)
@@ -117,8 +119,9 @@ def rollback(
     trusted_ca: TrustedCa = None, wait: Wait = None, timeout: Timeout = None,
     log_format: LogFormat = "auto", debug: Debug = False,
 ) -> int:
-    """Drop the table's objects newest version first, each only where its live definition
-    matches the table. The default command."""
+    """Drop the table's objects, newest version first (the default command).
+
+    Each object is dropped only where its live definition matches the table."""
     common = _common(uri, username, password, password_file, database, trusted_ca, wait,
                      timeout, log_format, debug)
     keep = commands.check_to(TABLE, to, 0)
@@ -167,7 +170,7 @@ def statements(
         "apply: objects of version <= N [default: newest]; rollback: drop objects above N "
         "[default: 0]."))] = None,
 ) -> int:
-    """Print the exact Cypher, one statement per line ending in ';', without connecting."""
+    """Print the exact Cypher without connecting, one statement per line."""
     commands.statements(action, server_version, to, sys.stdout)
     return 0
 
