@@ -4,7 +4,8 @@
 ids ``neo4j-4.4``/``neo4j-5``/``neo4j-calver``). pytest groups the tests by the parameter of a
 session-scoped fixture, so each server starts once; a server that was already running (e.g. from
 ``scripts/neo4j-testbed start``) is reused and left running, one this session started is stopped
-when pytest tears the parameter down. A server that cannot start makes the tests ERROR: they are
+when pytest tears the parameter down (unless another pytest session still holds a lease on it:
+then the last one out stops it). A server that cannot start makes the tests ERROR: they are
 never skipped.
 """
 
@@ -30,12 +31,13 @@ LINE_PARAMS = [
 def neo4j_server(request: pytest.FixtureRequest) -> Iterator[testbed.Server]:
     """A running server of the line (a ``testbed.Server``: uri, username, password, version...)."""
     line: str = request.param
-    server = testbed.start(line)  # raises TestbedError (with the log tail): the test errors
+    # raises TestbedError (with the server log's tail): the tests then ERROR, never skip
+    server = testbed.acquire(line)
     try:
         yield server
     finally:
-        if server.started:
-            testbed.stop(line)
+        # stops the server only if a pytest session started it and no other session uses it
+        testbed.release(line)
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,26 @@ Library API (used by ``scripts/neo4j-testbed`` and by the pytest fixtures)::
     server = testbed.start("5")   # -> Server(line, version, uri, username, password, pid, ...)
     testbed.stop("5")
     testbed.status()              # -> [LineStatus, ...]
-    testbed.fetch("calver")               # download jars and Java without starting
+    testbed.fetch("calver")       # download jars and Java without starting
+    testbed.acquire("5") / testbed.release("5")   # pytest: start-or-reuse with a lease; the
+                                  # last release stops a server that acquire started
 
 Versions and Java runtimes are pinned in ``testbed.lines``.
 """
 
 from .errors import TestbedError
 from .lines import LINE_NAMES, LINES, Line, get_line
-from .server import LineStatus, Server, fetch, running, start, status, stop
+from .server import (
+    LineStatus,
+    Server,
+    acquire,
+    fetch,
+    release,
+    running,
+    start,
+    status,
+    stop,
+)
 
 __all__ = [
     "LINES",
@@ -23,8 +35,10 @@ __all__ = [
     "LineStatus",
     "Server",
     "TestbedError",
+    "acquire",
     "fetch",
     "get_line",
+    "release",
     "running",
     "start",
     "status",

@@ -66,6 +66,9 @@ class Server:
     ca_cert: Path | None = None
     started_at: float = 0.0
     startup_seconds: float | None = None
+    auto_stop: bool = False
+    """Started by ``acquire`` (pytest): the last ``release`` stops it. ``start`` (the CLI)
+    leaves it running until ``stop``."""
     started: bool = field(default=False, compare=False)
     """True if this very ``start`` call launched the process (False: it was already running)."""
 
@@ -349,29 +352,79 @@ def start(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Server:
     """Start the line's server (or reuse the one already running) and return once a real Bolt
-    login with the generated password works."""
+    login with the generated password works. It runs until ``stop``."""
     line = get_line(line_name)
     with _locked(line.name):
-        current = _read_state(line.name)
-        if current is not None and _is_ours(current.pid, line.name):
-            if (port is None or port == current.port) and tls == current.tls:
-                err = _login_error(current)
-                if err is None:
-                    _progress(f"Neo4j {current.version} (line {line.name}) is already running "
-                              f"on {current.uri} (pid {current.pid})")
-                    return current
-                _progress(f"line {line.name} is running but a login fails ({err}); restarting it")
-            else:
-                raise TestbedError(
-                    f"line {line.name} is already running on port {current.port} "
-                    f"(tls={'on' if current.tls else 'off'}); stop it first: "
-                    f"scripts/neo4j-testbed stop --line {line.name}"
-                )
-        _stop_locked(line.name)
-        return _start_locked(line, port if port is not None else line.default_port, tls, timeout)
+        return _start_or_reuse(line, port, tls, timeout, auto_stop=False)
 
 
-def _start_locked(line: Line, port: int, tls: bool, timeout: float) -> Server:
+def acquire(
+    line_name: str,
+    port: int | None = None,
+    *,
+    tls: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Server:
+    """``start`` plus a lease held by this process (pytest sessions): a server started here is
+    stopped by the last ``release``, so concurrent sessions sharing it do not pull it away from
+    each other, and none is left behind."""
+    line = get_line(line_name)
+    with _locked(line.name):
+        server = _start_or_reuse(line, port, tls, timeout, auto_stop=True)
+        leases = _leases_dir(line.name)
+        leases.mkdir(parents=True, exist_ok=True)
+        (leases / str(os.getpid())).write_text(f"{server.pid}\n")
+        return server
+
+
+def release(line_name: str) -> bool:
+    """Drop this process's lease; stop the server if it was started by ``acquire`` and no
+    other live process holds a lease. True if it was stopped."""
+    get_line(line_name)
+    with _locked(line_name):
+        leases = _leases_dir(line_name)
+        (leases / str(os.getpid())).unlink(missing_ok=True)
+        others = []
+        if leases.is_dir():
+            for entry in leases.iterdir():
+                if entry.name.isdigit() and Path(f"/proc/{entry.name}").exists():
+                    others.append(entry)
+                else:
+                    entry.unlink(missing_ok=True)
+        state = _read_state(line_name)
+        if others or state is None or not state.auto_stop:
+            return False
+        return _stop_locked(line_name)
+
+
+def _leases_dir(line: str) -> Path:
+    return line_dir(line) / "leases"
+
+
+def _start_or_reuse(
+    line: Line, port: int | None, tls: bool, timeout: float, *, auto_stop: bool
+) -> Server:
+    current = _read_state(line.name)
+    if current is not None and _is_ours(current.pid, line.name):
+        if (port is None or port == current.port) and tls == current.tls:
+            err = _login_error(current)
+            if err is None:
+                _progress(f"Neo4j {current.version} (line {line.name}) is already running "
+                          f"on {current.uri} (pid {current.pid})")
+                return current
+            _progress(f"line {line.name} is running but a login fails ({err}); restarting it")
+        else:
+            raise TestbedError(
+                f"line {line.name} is already running on port {current.port} "
+                f"(tls={'on' if current.tls else 'off'}); stop it first: "
+                f"scripts/neo4j-testbed stop --line {line.name}"
+            )
+    _stop_locked(line.name)
+    return _start_locked(line, port if port is not None else line.default_port, tls, timeout,
+                         auto_stop)
+
+
+def _start_locked(line: Line, port: int, tls: bool, timeout: float, auto_stop: bool) -> Server:
     classpath = artifacts.neo4j_classpath(line)
     java = artifacts.resolve_java(line)
     launcher = artifacts.launcher_dir()
@@ -414,7 +467,7 @@ def _start_locked(line: Line, port: int, tls: bool, timeout: float) -> Server:
         line=line.name, version=line.version, port=port, uri=f"{scheme}://{HOST}:{port}",
         username=USERNAME, password=password, pid=proc.pid, log_path=log_path,
         debug_log_path=home / "logs" / "debug.log", data_dir=home, java=java, tls=tls,
-        ca_cert=ca_cert, started_at=time.time(), started=True,
+        ca_cert=ca_cert, started_at=time.time(), auto_stop=auto_stop, started=True,
     )
     _write_state(server)
 
@@ -487,6 +540,7 @@ def _stop_locked(line_name: str, *, grace: float = STOP_GRACE) -> bool:
         if child is not None:
             child.wait()
     _state_path(line_name).unlink(missing_ok=True)
+    shutil.rmtree(_leases_dir(line_name), ignore_errors=True)
     return bool(pids)
 
 
