@@ -17,6 +17,7 @@ WAIT = "wait"
 WARNING = "warning"
 ERROR = "error"
 RUN_END = "run.end"
+ALL = (RUN_START, SERVER, STATEMENT, OBJECT, INDEX_PROGRESS, WAIT, WARNING, ERROR, RUN_END)
 
 # Leading fields of every line, in this order; the rest follow as emitted.
 _HEAD = ("timestamp", "level", "event", "run_id", "tool_version")

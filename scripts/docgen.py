@@ -1,0 +1,77 @@
+"""Generate the docs pages that mirror the code: the CLI reference and the statement tables.
+
+`scripts/gen-docs` writes them; tests/unit/test_docs.py fails when the committed pages differ.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = ["", "apply", "rollback", "status", "statements"]
+VERSIONS = [("4.4", "4.4"), ("5.x (5.26 LTS)", "5.26"), ("2025.x / 2026.x", "2026.08")]
+
+
+def help_text(command: str) -> str:
+    args = [command, "--help"] if command else ["--help"]
+    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1"}
+    out = subprocess.run([sys.executable, "-m", "neo4j_schema_rollback", *args], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    return "\n".join(line.rstrip() for line in out.strip().splitlines())
+
+
+def commands_page() -> str:
+    parts = ["# Command reference", "",
+             "Generated from `--help` by `scripts/gen-docs`; a test keeps it in sync.", ""]
+    for command in COMMANDS:
+        title = command or "neo4j-schema-rollback"
+        parts += [f"## {title}", "", "```text", help_text(command), "```", ""]
+    return "\n".join(parts)
+
+
+def statements_page() -> str:
+    sys.path.insert(0, str(ROOT / "app"))
+    from neo4j_schema_rollback.dialect import (
+        ServerVersion,
+        dialect_for,
+        render_create,
+        render_drop,
+    )
+    from neo4j_schema_rollback.table import QMTL_DAGMANAGER as TABLE
+
+    parts = ["# Statement tables", "",
+             f"The table `{TABLE.name}` is embedded in the binary. Generated from the code by "
+             "`scripts/gen-docs`; a test keeps it in sync. `statements` prints the same text.",
+             "", "| version | object | kind | on |", "|---|---|---|---|"]
+    for obj in TABLE.objects:
+        d = obj.definition
+        parts.append(f"| {obj.version} | `{obj.name}` | {d.kind.value.replace('_', ' ')} | "
+                     f"`(:{d.label} {{{', '.join(d.properties)}}})` |")
+    parts.append("")
+    for title, version in VERSIONS:
+        dialect = dialect_for(ServerVersion.parse(version))
+        parts += [f"## Neo4j {title}", "",
+                  f"Dialect `{dialect.name}`; a plain `CREATE INDEX` makes a "
+                  f"`{dialect.default_index_type}` index.", "",
+                  "`apply` (oldest first):", "", "```cypher"]
+        parts += [render_create(obj, dialect) + ";" for obj in TABLE.objects]
+        parts += ["```", "", "`rollback` (newest first):", "", "```cypher"]
+        parts += [render_drop(obj, dialect) + ";" for obj in TABLE.above(0)]
+        parts += ["```", ""]
+    return "\n".join(parts)
+
+
+PAGES = {"docs/commands.md": commands_page, "docs/statements.md": statements_page}
+
+
+def main() -> None:
+    for path, render in PAGES.items():
+        (ROOT / path).write_text(render())
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
