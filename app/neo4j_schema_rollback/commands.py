@@ -83,13 +83,19 @@ class Run:
     command: str
     log: events.EventLog
     run_id: str
+    tally: Counter[str]
     started: float = field(default_factory=time.monotonic)
-    tally: Counter[str] = field(default_factory=Counter)
     progress: Progress | None = None
 
-    def observe(self, event: str, fields: dict[str, Any]) -> None:
+
+def count_outcomes(tally: Counter[str]) -> Callable[[str, dict[str, Any]], None]:
+    """An event observer that counts statement outcomes, so run.end reports what was logged."""
+
+    def observe(event: str, fields: dict[str, Any]) -> None:
         if event == events.STATEMENT:
-            self.tally[str(fields.get("outcome"))] += 1
+            tally[str(fields.get("outcome"))] += 1
+
+    return observe
 
 
 @dataclass(frozen=True)
@@ -109,10 +115,10 @@ def connected(command: str, common: Common, console: Console, stop: StopFlag,
     """Run `body` against a live server with a full log: run.start ... run.end, always."""
     run_id = str(uuid.uuid4())
     fmt = events.choose_format(common.log_format, console.stdout)
-    run: Run | None = None
+    tally: Counter[str] = Counter()
     log = events.EventLog(console.stdout, format=fmt, run_id=run_id, tool_version=__version__,
-                          observer=lambda e, f: run.observe(e, f) if run else None)
-    run = Run(command=command, log=log, run_id=run_id)
+                          observer=count_outcomes(tally))
+    run = Run(command=command, log=log, run_id=run_id, tally=tally)
     executor: Executor | None = None
     code = ExitCode.OK
     try:
