@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -475,13 +475,35 @@ def _start_locked(line: Line, port: int, tls: bool, timeout: float, auto_stop: b
         _stop_locked(line.name)
         return TestbedError(message, log_path=log_path, log_tail=_log_tail(log_path))
 
+    try:
+        _wait_until_ready(server, proc, line, t0, timeout, fail)
+    except KeyboardInterrupt:
+        _stop_locked(line.name)
+        raise
+
+    elapsed = round(time.monotonic() - t0, 1)
+    server = dataclasses.replace(server, startup_seconds=elapsed)
+    _write_state(server)
+    _progress(f"Neo4j {line.version} (line {line.name}) is ready on {server.uri} "
+              f"in {elapsed} s (pid {proc.pid})")
+    return server
+
+
+def _wait_until_ready(
+    server: Server,
+    proc: subprocess.Popen[bytes],
+    line: Line,
+    t0: float,
+    timeout: float,
+    fail: Callable[[str], TestbedError],
+) -> None:
     last_error: Exception | None = None
     deadline = t0 + timeout
     while True:
         if proc.poll() is not None:
             raise fail(f"Neo4j {line.version} (line {line.name}) exited during start-up "
                        f"with code {proc.returncode}")
-        text = log_path.read_text(errors="replace")
+        text = server.log_path.read_text(errors="replace")
         if FAILED_MARKER in text:
             raise fail(f"Neo4j {line.version} (line {line.name}) failed to start")
         if READY_MARKER in text:
@@ -493,13 +515,6 @@ def _start_locked(line: Line, port: int, tls: bool, timeout: float, auto_stop: b
             raise fail(f"Neo4j {line.version} (line {line.name}) was not ready within "
                        f"{timeout:.0f} s{why}")
         time.sleep(0.25)
-
-    elapsed = round(time.monotonic() - t0, 1)
-    server = dataclasses.replace(server, startup_seconds=elapsed)
-    _write_state(server)
-    _progress(f"Neo4j {line.version} (line {line.name}) is ready on {server.uri} "
-              f"in {elapsed} s (pid {proc.pid})")
-    return server
 
 
 def stop(line_name: str, *, grace: float = STOP_GRACE) -> bool:
