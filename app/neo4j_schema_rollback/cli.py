@@ -23,6 +23,7 @@ app = cyclopts.App(
     version=version_text,
     version_flags=["--version", "-V"],
     help_formatter="plain",
+    result_action="return_value",  # dispatch() maps results to exit codes, in one place
 )
 CONNECTION = Group("Connection", sort_key=1)
 OUTPUT = Group("Output", sort_key=2)
