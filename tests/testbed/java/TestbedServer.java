@@ -48,6 +48,8 @@ public final class TestbedServer {
             return;
         }
 
+        System.out.println("TESTBED DBMS STARTED in " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+        System.out.flush();
         Class<?> serviceClass = Class.forName("org.neo4j.dbms.api.DatabaseManagementService");
         Method shutdown = serviceClass.getMethod("shutdown");
         final Object dbms = service;
