@@ -97,6 +97,27 @@ def _notifications(summary: neo4j.ResultSummary) -> list[dict[str, Any]]:
     ]
 
 
+MAX_ATTEMPTS = 5
+# What a guarded (IF [NOT] EXISTS) statement can meet when another run changes the same object at
+# the same moment, seen on the real servers: 4.4 reports the object it lost the race to as
+# EquivalentSchemaRuleAlreadyExists, 2025+ may detect a deadlock on the label lock. Sending the
+# same guarded statement again is safe and settles it.
+_SCHEMA_RACES = frozenset({
+    "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists",
+    "Neo.ClientError.Schema.IndexAlreadyExists",
+    "Neo.ClientError.Schema.ConstraintAlreadyExists",
+    "Neo.ClientError.Schema.IndexWithNameAlreadyExists",
+    "Neo.ClientError.Schema.ConstraintWithNameAlreadyExists",
+    "Neo.DatabaseError.Schema.IndexDropFailed",
+    "Neo.DatabaseError.Schema.ConstraintDropFailed",
+})
+
+
+def _retry_schema_race(exc: Exception) -> bool:
+    return isinstance(exc, nx.TransientError) or (
+        isinstance(exc, nx.Neo4jError) and exc.code in _SCHEMA_RACES)
+
+
 def _judge(counters: dict[str, int]) -> tuple[str, str | None]:
     # IF [NOT] EXISTS turns a statement into a no-op when someone got there first: the counters,
     # not the absence of an error, tell whether it changed anything.
@@ -230,23 +251,33 @@ class Executor:
     def _send_logged(self, cypher: str, *, action: str, obj: SchemaObject | None = None,
                      parameters: dict[str, Any] | None = None,
                      judge: Callable[[dict[str, int]], tuple[str, str | None]] | None = None,
+                     retry: Callable[[Exception], bool] | None = None,
                      ) -> tuple[list[dict[str, Any]], neo4j.ResultSummary]:
-        """Send one statement in its own auto-commit transaction and log it, raising the
-        driver's own exception on failure (after logging it)."""
+        """Send one statement in its own auto-commit transaction and log it once, raising the
+        driver's own exception on failure (after logging it). Attempts that `retry` accepts
+        are sent again, up to MAX_ATTEMPTS, and listed in the event's `retries`."""
         assert self._session is not None
         started = time.monotonic()
         query = neo4j.Query(cypher, metadata=self._metadata, timeout=self._settings.timeout)
-        try:
-            result = self._session.run(query, parameters)
-            records = [record.data() for record in result]
-            summary = result.consume()
-        except Exception as exc:
-            self._statement(action, obj, cypher, "failed", started, error=_error_fields(exc))
-            raise
+        retries: list[dict[str, Any]] = []
+        while True:
+            try:
+                result = self._session.run(query, parameters)
+                records = [record.data() for record in result]
+                summary = result.consume()
+                break
+            except Exception as exc:
+                if retry is None or not retry(exc) or len(retries) + 1 >= MAX_ATTEMPTS:
+                    self._statement(action, obj, cypher, "failed", started,
+                                    error=_error_fields(exc), retries=retries)
+                    raise
+                retries.append(_error_fields(exc))
+                self._sleep(0.05 * 2 ** len(retries) * random.uniform(0.5, 1.5))
         counters = _counters(summary)
         outcome, reason = judge(counters) if judge is not None else ("applied", None)
         self._statement(action, obj, cypher, outcome, started, reason=reason,
-                        counters=counters, notifications=_notifications(summary))
+                        counters=counters, notifications=_notifications(summary),
+                        retries=retries)
         return records, summary
 
     def _statement(self, action: str, obj: SchemaObject | None, cypher: str, outcome: str,
@@ -300,7 +331,8 @@ class Executor:
 
     def _send(self, step: Step) -> None:
         try:
-            self._send_logged(step.cypher, action=step.action, obj=step.obj, judge=_judge)
+            self._send_logged(step.cypher, action=step.action, obj=step.obj, judge=_judge,
+                              retry=_retry_schema_race)
         except Exception as exc:
             error = _error_fields(exc)
             raise StatementFailed(f"{step.action} {step.obj.name} failed: {error['message']}",
