@@ -200,8 +200,10 @@ def apply_body(table: Table, to: int, dry_run: bool, index_timeout: float,
             lambda row: run.log.emit(events.INDEX_PROGRESS, object=row["name"],
                                      state=row["state"], percent=row["populationPercent"]))
         if failed:
-            detail = "; ".join(f"{row['name']}: {row.get('failureMessage') or 'no message'}"
-                               for row in failed)
+            # The server's failure message carries a Java stack trace; its first line says why.
+            detail = "; ".join(
+                f"{row['name']}: {(row.get('failureMessage') or 'no message').splitlines()[0]}"
+                for row in failed)
             raise _index_failed(detail)
         return _verify(run, executor, wanted, State.PRESENT)
 

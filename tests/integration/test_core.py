@@ -220,3 +220,21 @@ def test_server_event_names_the_dialect(run: Any, neo4j_server: Any) -> None:
     assert server["dialect"] == ("neo4j-4.4" if neo4j_server.version.startswith("4.4")
                                  else "neo4j-5")
     assert server["edition"] == "community"
+
+
+def test_failed_index_is_reported_and_fails_the_run(run: Any, clean_neo4j: Any) -> None:
+    """An index that cannot be populated ends FAILED: apply exits 1 naming it and why."""
+    cypher(clean_neo4j, "CREATE (:Queue {topic: $t})", t="x" * 40000)
+    r = run("apply")
+    assert r.code == 1
+    [error] = r.of("error")
+    assert error["message"].startswith("index FAILED: kafka_topic: ")
+    assert "too large" in error["message"]
+    assert error["message"].count("\n") == 0
+    assert r.end["outcome"] == "failed"
+    assert r.outcomes()["kafka_topic"] == "applied"
+    again = run("apply")
+    assert again.code == 1
+    assert again.outcomes()["kafka_topic"] == "skipped"
+    assert run("rollback", "--yes").code == 0
+    assert names(clean_neo4j) == set()
