@@ -31,12 +31,15 @@ def capture(driver: Any, *, cypher25: bool = False) -> dict[str, Any]:
     return result
 
 
-def write_catalog(line: str, out: str | None, *, cypher25: bool = False) -> None:
+def write_catalog(name: str, out: str | None, *, cypher25: bool = False) -> None:
+    """Capture the catalog of a running instance (a line's default one: named like the line)."""
+    from .lines import LINES
     from .server import running
 
-    server = running(line)
+    server = running(name)
     if server is None:
-        raise TestbedError(f"line {line} is not running; start it first")
+        what = "line" if name in LINES else "instance"
+        raise TestbedError(f"{what} {name} is not running; start it first")
     with server.driver() as driver:
         data = capture(driver, cypher25=cypher25)
     text = json.dumps(data, indent=2) + "\n"

@@ -21,5 +21,11 @@ def cache_dir() -> Path:
     return Path(env).resolve() if env else testbed_dir() / "cache"
 
 
+def instance_dir(name: str) -> Path:
+    """Everything of one server instance (state, configuration, data, logs)."""
+    return testbed_dir() / name
+
+
 def line_dir(line: str) -> Path:
-    return testbed_dir() / line
+    """The directory of a line's default instance (named like the line)."""
+    return instance_dir(line)

@@ -12,8 +12,9 @@ import java.util.concurrent.CountDownLatch;
  * configuration is read from the given properties file (written by the Python package
  * {@code testbed}, one dialect per Neo4j line). The password for the user {@code neo4j} is taken
  * from the environment variable {@code NEO4J_TESTBED_PASSWORD} and set in-process on the
- * {@code system} database. The line {@code TESTBED READY} is printed once everything is up;
- * SIGTERM shuts the DBMS down cleanly.
+ * {@code system} database (not with {@code NEO4J_TESTBED_RESTART=1}: a store that already
+ * exists keeps the password of its first start). The line {@code TESTBED READY} is printed once
+ * everything is up; SIGTERM shuts the DBMS down cleanly.
  *
  * <p>Only reflection is used against the Neo4j API, so one class file (compiled with
  * {@code --release 11}) serves 4.4, 5.x and calendar-versioned releases alike.
@@ -33,6 +34,9 @@ public final class TestbedServer {
             System.err.println("TESTBED FAILED: NEO4J_TESTBED_PASSWORD must hold at least 8 characters");
             System.exit(2);
         }
+
+        // NEO4J_TESTBED_RESTART=1: an existing store (after a crash or a stop) is opened again
+        boolean restart = "1".equals(System.getenv("NEO4J_TESTBED_RESTART"));
 
         long t0 = System.nanoTime();
         Object service;
@@ -67,16 +71,22 @@ public final class TestbedServer {
             stopped.countDown();
         }, "testbed-shutdown"));
 
-        try {
-            Object system = serviceClass.getMethod("database", String.class).invoke(service, "system");
-            Class<?> gdbClass = Class.forName("org.neo4j.graphdb.GraphDatabaseService");
-            gdbClass.getMethod("executeTransactionally", String.class, Map.class)
-                    .invoke(system, "ALTER USER neo4j SET PASSWORD $pw CHANGE NOT REQUIRED",
-                            Map.of("pw", password));
-        } catch (InvocationTargetException e) {
-            System.err.println("TESTBED FAILED: could not set the password of the user neo4j");
-            e.getCause().printStackTrace();
-            System.exit(1);
+        if (restart) {
+            // the store already holds the user and its password (set on the first start; 4.4 and
+            // 5.x even refuse to set the same one again): the test bed's login check tells
+            System.out.println("TESTBED password kept (restart)");
+        } else {
+            try {
+                Object system = serviceClass.getMethod("database", String.class).invoke(service, "system");
+                Class<?> gdbClass = Class.forName("org.neo4j.graphdb.GraphDatabaseService");
+                gdbClass.getMethod("executeTransactionally", String.class, Map.class)
+                        .invoke(system, "ALTER USER neo4j SET PASSWORD $pw CHANGE NOT REQUIRED",
+                                Map.of("pw", password));
+            } catch (InvocationTargetException e) {
+                System.err.println("TESTBED FAILED: could not set the password of the user neo4j");
+                e.getCause().printStackTrace();
+                System.exit(1);
+            }
         }
 
         long ms = (System.nanoTime() - t0) / 1_000_000;
