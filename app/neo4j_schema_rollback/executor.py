@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import neo4j
 from neo4j import exceptions as nx
@@ -98,6 +99,12 @@ def _notifications(summary: neo4j.ResultSummary) -> list[dict[str, Any]]:
 
 
 MAX_ATTEMPTS = 5
+TIMEOUT_GRACE = 2.0
+_T = TypeVar("_T")
+
+
+class StatementTimeout(Exception):
+    """The server did not answer a statement in time; its outcome is unknown."""
 # What a guarded (IF [NOT] EXISTS) statement can meet when another run changes the same object at
 # the same moment, seen on the real servers: 4.4 reports the object it lost the race to as
 # EquivalentSchemaRuleAlreadyExists, 2025+ may detect a deadlock on the label lock. Sending the
@@ -160,6 +167,9 @@ class Executor:
             try:
                 self._open()
                 return self._identify()
+            except StatementTimeout as exc:
+                raise ConnectionFailed(f"{settings.redacted_uri} did not answer: {exc}",
+                                       hint="check the server's health") from None
             except nx.AuthError as exc:
                 self.close()
                 user = settings.username or "(none)"
@@ -260,11 +270,15 @@ class Executor:
         started = time.monotonic()
         query = neo4j.Query(cypher, metadata=self._metadata, timeout=self._settings.timeout)
         retries: list[dict[str, Any]] = []
+        session = self._session
+
+        def send() -> tuple[list[dict[str, Any]], neo4j.ResultSummary]:
+            result = session.run(query, parameters)
+            return [record.data() for record in result], result.consume()
+
         while True:
             try:
-                result = self._session.run(query, parameters)
-                records = [record.data() for record in result]
-                summary = result.consume()
+                records, summary = self._bounded(send)
                 break
             except Exception as exc:
                 if retry is None or not retry(exc) or len(retries) + 1 >= MAX_ATTEMPTS:
@@ -279,6 +293,34 @@ class Executor:
                         counters=counters, notifications=_notifications(summary),
                         retries=retries)
         return records, summary
+
+    def _bounded(self, send: Callable[[], _T]) -> _T:
+        """Run `send` on a helper thread and stop waiting after --timeout plus a grace period.
+
+        The server's transaction timeout does not cover every wait: a schema command queued
+        behind another transaction's lock was seen waiting for 10 minutes with a 2 s timeout.
+        The abandoned session is never used again, and closing it is left to process exit.
+        """
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = send()
+            except BaseException as exc:  # handed to the caller's thread below
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, name="statement", daemon=True)
+        worker.start()
+        limit = self._settings.timeout + TIMEOUT_GRACE
+        worker.join(limit)
+        if worker.is_alive():
+            self._session = None
+            self._driver = None
+            raise StatementTimeout(f"no answer within --timeout ({limit:g} s including "
+                                   f"{TIMEOUT_GRACE:g} s grace); the server may still apply it")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]  # type: ignore[no-any-return]
 
     def _statement(self, action: str, obj: SchemaObject | None, cypher: str, outcome: str,
                    started: float | None = None, **fields: Any) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -47,11 +47,13 @@ def silent_listener() -> Iterator[int]:
 
 class Forwarder:
     """Forwards 127.0.0.1:`port` to a real server once `open()` is called; until then the port
-    refuses connections, exactly like a server that has not started yet."""
+    refuses connections, exactly like a server that has not started yet. `cut` sees every chunk
+    the client sends; when it returns True the connection breaks before that chunk arrives."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, cut: Callable[[bytes], bool] | None = None) -> None:
         self.port = free_port()
         self._target = target_port
+        self._cut = cut
         self._server: socket.socket | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -78,10 +80,11 @@ class Forwarder:
             except OSError:
                 continue
             upstream = socket.create_connection(("127.0.0.1", self._target))
-            self._spawn(self._pipe, client, upstream)
-            self._spawn(self._pipe, upstream, client)
+            self._spawn(self._pipe, client, upstream, self._cut)
+            self._spawn(self._pipe, upstream, client, None)
 
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket,
+              cut: Callable[[bytes], bool] | None) -> None:
         src.settimeout(0.2)
         while not self._stop.is_set():
             try:
@@ -90,7 +93,7 @@ class Forwarder:
                 continue
             except OSError:
                 break
-            if not data:
+            if not data or (cut is not None and cut(data)):
                 break
             try:
                 dst.sendall(data)

@@ -1,0 +1,76 @@
+"""Faults: a statement that outlives --timeout, a connection that breaks mid-run. The tool exits
+non-zero, says exactly which objects it changed, and a rerun converges."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import neo4j
+from db import env_for, names
+from netutil import Forwarder
+from tool import Tool
+
+ALL = {"compute_pk", "kafka_topic", "compute_tags", "queue_interval", "compute_buffering_since"}
+
+
+def test_statement_blocked_past_timeout_fails_and_rerun_converges(tool: Tool,
+                                                                  clean_neo4j: Any) -> None:
+    """A create queued behind another transaction's lock ends in exit 1 within about
+    --timeout; the run names what it did; a rerun afterwards creates the rest."""
+    env = env_for(clean_neo4j)
+    auth = (clean_neo4j.username, clean_neo4j.password)
+    with neo4j.GraphDatabase.driver(clean_neo4j.uri, auth=auth) as driver, \
+            driver.session() as session:
+        blocker = session.begin_transaction()
+        blocker.run("CREATE (:Queue {topic: 'held'})").consume()
+        started = time.monotonic()
+        r = tool.run("apply", "--to", "1", "--timeout", "2", env=env,
+                     secrets=(clean_neo4j.password,))
+        elapsed = time.monotonic() - started
+        blocker.rollback()
+    assert r.code == 1
+    assert elapsed < 15
+    assert r.outcomes() == {"compute_pk": "applied", "kafka_topic": "failed"}
+    failed = r.table_statements("failed")[0]
+    assert failed["error"]["code"] in (
+        "StatementTimeout", "Neo.ClientError.Transaction.TransactionTimedOut",
+        "Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration")
+    assert (r.end["done"], r.end["not_done"]) == (["compute_pk"], ["kafka_topic"])
+    rerun = tool.run("apply", "--to", "1", env=env)
+    assert rerun.code == 0
+    assert names(clean_neo4j) == {"compute_pk", "kafka_topic"}
+
+
+def test_connection_breaks_mid_rollback(tool: Tool, clean_neo4j: Any) -> None:
+    """The connection drops as the third drop is sent: exit 1, run.end lists the two objects
+    dropped and the three not dropped, and a rerun drops the rest with exit 0."""
+    env = env_for(clean_neo4j)
+    assert tool.run("apply", env=env).code == 0
+    drops_seen = 0
+
+    def cut(chunk: bytes) -> bool:
+        nonlocal drops_seen
+        drops_seen += chunk.count(b"DROP ")
+        return drops_seen >= 3
+
+    forwarder = Forwarder(int(clean_neo4j.uri.rsplit(":", 1)[1]), cut=cut)
+    forwarder.open()
+    try:
+        r = tool.run("rollback", "--yes", env={**env, "NEO4J_URI":
+                                                f"bolt://127.0.0.1:{forwarder.port}"},
+                     secrets=(clean_neo4j.password,))
+    finally:
+        forwarder.close()
+    assert r.code == 1
+    assert r.outcomes() == {"compute_buffering_since": "applied", "queue_interval": "applied",
+                            "compute_tags": "failed", "kafka_topic": "skipped",
+                            "compute_pk": "skipped"}
+    assert r.end["done"] == ["compute_buffering_since", "queue_interval"]
+    assert r.end["not_done"] == ["compute_tags", "kafka_topic", "compute_pk"]
+    assert r.end["outcome"] == "failed"
+    assert names(clean_neo4j) == {"compute_pk", "kafka_topic", "compute_tags"}
+    rerun = tool.run("rollback", "--yes", env=env)
+    assert rerun.code == 0
+    assert rerun.end["done"] == ["compute_tags", "kafka_topic", "compute_pk"]
+    assert names(clean_neo4j) == set()
