@@ -1,6 +1,5 @@
 """Command-line wiring (cyclopts). No logic: flags -> a command function -> an exit code."""
 
-import getpass
 import os
 import sys
 from collections.abc import Callable
@@ -68,8 +67,13 @@ def _console() -> commands.Console:
         sys.stderr.flush()
         return sys.stdin.readline().strip().lower() in ("y", "yes")
 
+    def prompt_secret(question: str) -> str:
+        import getpass  # only a prompt needs it
+
+        return getpass.getpass(question)
+
     return commands.Console(stdout=sys.stdout, stderr=sys.stderr, env=dict(os.environ),
-                            interactive=sys.stdin.isatty(), prompt_secret=getpass.getpass,
+                            interactive=sys.stdin.isatty(), prompt_secret=prompt_secret,
                             confirm=confirm)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -158,6 +157,8 @@ def find_ca_bundle(env: Mapping[str, str]) -> str | None:
     """The host's CA bundle when OpenSSL's compiled-in default is missing, else None."""
     if env.get("SSL_CERT_FILE"):
         return env["SSL_CERT_FILE"]
+    import ssl  # only encrypted connections pay for it
+
     defaults = ssl.get_default_verify_paths()
     if defaults.cafile or (defaults.capath and os.listdir(defaults.capath)):
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,16 +11,29 @@ from types import FrameType
 
 from .errors import Interrupted
 
+# The one-file binary's bootloader forwards each signal it receives to the tool, and a Ctrl-C on
+# a terminal reaches both: one keypress arrives twice within milliseconds. A repeat that close
+# is the same request, not a second, more urgent one.
+REPEAT_WINDOW = 1.0
+
 
 @dataclass
 class StopFlag:
     """Set by a signal handler; checked between statements."""
 
     signal_name: str | None = None
+    first_at: float | None = None
 
     def check(self) -> None:
         if self.signal_name is not None:
             raise Interrupted(self.signal_name)
+
+    def request(self, name: str, now: float) -> bool:
+        """Record a stop request; True when it should stop at once (a deliberate second one)."""
+        if self.signal_name is None or self.first_at is None:
+            self.signal_name, self.first_at = name, now
+            return False
+        return now - self.first_at > REPEAT_WINDOW
 
 
 @contextmanager
@@ -29,9 +43,8 @@ def stop_on_signals() -> Iterator[StopFlag]:
 
     def handle(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        if flag.signal_name is not None:
+        if flag.request(name, time.monotonic()):
             raise Interrupted(name)
-        flag.signal_name = name
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
