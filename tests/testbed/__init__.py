@@ -17,12 +17,15 @@ Named instances (several servers of one line; state under ``.testbed/<name>/``):
     testbed.kill("5-tls")         # SIGKILL (a crash): data, port and password are kept
     testbed.restart("5-tls")      # same data, port, password; returns once a login works
     testbed.stop("5-tls"); testbed.stop_all(); testbed.instances()
+    testbed.remove("5-x")         # stop and delete the directory of a throw-away instance
+    testbed.acquire("5", name="5-fault", exclusive=True)  # InstanceBusy if another session
+                                  # holds a lease on it
     testbed.Instance("5-fault")   # a handle for fault tests: kill/restart/ensure_running
 
 Versions and Java runtimes are pinned in ``testbed.lines``.
 """
 
-from .errors import TestbedError
+from .errors import InstanceBusy, TestbedError
 from .lines import LINE_NAMES, LINES, Line, get_line
 from .server import (
     Instance,
@@ -34,6 +37,7 @@ from .server import (
     instances,
     kill,
     release,
+    remove,
     restart,
     running,
     start,
@@ -46,6 +50,7 @@ __all__ = [
     "LINES",
     "LINE_NAMES",
     "Instance",
+    "InstanceBusy",
     "Line",
     "LineStatus",
     "Server",
@@ -57,6 +62,7 @@ __all__ = [
     "instances",
     "kill",
     "release",
+    "remove",
     "restart",
     "running",
     "start",

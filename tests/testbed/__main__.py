@@ -112,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             s = srv.restart(name, timeout=args.timeout)
             print("\n".join(s.export_lines()), flush=True)
         elif args.command == "status":
-            for st in srv.status():
-                print(st.describe())
+            rows = srv.status()
+            width = max(7, *(len(st.name) for st in rows))
+            for st in rows:
+                print(st.describe(width))
         elif args.command == "fetch":
             for line in (LINE_NAMES if args.all else [args.line]):
                 srv.fetch(line)

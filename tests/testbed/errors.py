@@ -23,3 +23,7 @@ class TestbedError(Exception):
         if self.log_tail:
             text += "\n--- last lines of the server log ---\n" + self.log_tail.rstrip("\n")
         return text
+
+
+class InstanceBusy(TestbedError):
+    """``acquire(..., exclusive=True)``: another process holds a lease on the instance."""

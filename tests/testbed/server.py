@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import artifacts
-from .errors import TestbedError
+from .errors import InstanceBusy, TestbedError
 from .lines import LINE_NAMES, LINES, Line, get_line
 from .paths import instance_dir, testbed_dir
 
@@ -166,9 +166,10 @@ class LineStatus:
         if not self.name:
             object.__setattr__(self, "name", self.line)
 
-    def describe(self) -> str:
+    def describe(self, width: int = 7) -> str:
+        """One line of ``status``; ``width``: of the name column."""
         state = "running" if self.running else "stopped"
-        text = (f"{self.name:<7} {state:<8} version={self.version:<10} port={self.port:<5} "
+        text = (f"{self.name:<{width}} {state:<8} version={self.version:<10} port={self.port:<5} "
                 f"pid={self.pid if self.pid else '-'}")
         if self.name != self.line:
             text += f" line={self.line}"
@@ -538,17 +539,38 @@ def acquire(
     tls: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     name: str | None = None,
+    exclusive: bool = False,
 ) -> Server:
     """``start`` plus a lease held by this process (pytest sessions): a server started here is
     stopped by the last ``release``, so concurrent sessions sharing it do not pull it away from
-    each other, and none is left behind."""
+    each other, and none is left behind.
+
+    ``exclusive``: raise ``InstanceBusy`` (touching nothing) if another live process holds a
+    lease on the instance, e.g. for an instance that tests kill and restart."""
     line, name = _resolve(line_name, name)
     with _locked(name):
-        server = _start_or_reuse(line, name, port, tls, timeout, auto_stop=True)
         leases = _leases_dir(name)
+        if exclusive:
+            me = str(os.getpid())
+            holders = sorted(int(p.name) for p in _live_leases(leases) if p.name != me)
+            if holders:
+                raise InstanceBusy(f"instance {name} is leased by other processes {holders}")
+        server = _start_or_reuse(line, name, port, tls, timeout, auto_stop=True)
         leases.mkdir(parents=True, exist_ok=True)
         (leases / str(os.getpid())).write_text(f"{server.pid}\n")
         return server
+
+
+def _live_leases(leases: Path) -> list[Path]:
+    """The lease files of live processes (those of dead ones are removed)."""
+    live = []
+    if leases.is_dir():
+        for entry in leases.iterdir():
+            if entry.name.isdigit() and Path(f"/proc/{entry.name}").exists():
+                live.append(entry)
+            else:
+                entry.unlink(missing_ok=True)
+    return live
 
 
 def release(name: str) -> bool:
@@ -560,17 +582,32 @@ def release(name: str) -> bool:
     with _locked(name):
         leases = _leases_dir(name)
         (leases / str(os.getpid())).unlink(missing_ok=True)
-        others = []
-        if leases.is_dir():
-            for entry in leases.iterdir():
-                if entry.name.isdigit() and Path(f"/proc/{entry.name}").exists():
-                    others.append(entry)
-                else:
-                    entry.unlink(missing_ok=True)
+        others = _live_leases(leases)
         state = _read_state(name)
         if others or state is None or not state.auto_stop:
             return False
         return _stop_locked(name)
+
+
+def remove(name: str) -> bool:
+    """Stop an instance and delete its directory (data, logs, port reservation); for
+    throw-away instances. True if there was one."""
+    check_name(name)
+    base = instance_dir(name)
+    if not base.is_dir() and not _find_pids(name):
+        return False
+    with _locked(name):
+        _stop_locked(name)
+        for entry in base.iterdir():
+            if entry.name != ".lock":
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (base / ".lock").unlink()
+        base.rmdir()
+    return True
 
 
 def _leases_dir(name: str) -> Path:
@@ -764,8 +801,9 @@ def _wait_until_ready(
 
 
 def stop(name: str, *, grace: float = STOP_GRACE) -> bool:
-    """Stop an instance (default: a line's) and wait until its process is gone; its state is
-    dropped (the next ``start`` wipes the data). True if one was running."""
+    """Stop an instance (default: a line's) and wait until its process is gone; its state and
+    store are dropped (``restart`` needs ``kill``; the DBMS logs stay). True if one was
+    running."""
     check_name(name)
     if not instance_dir(name).is_dir() and not _find_pids(name):
         return False
@@ -856,6 +894,9 @@ def _stop_locked(name: str, *, grace: float = STOP_GRACE) -> bool:
     found = _end_processes(name, grace=grace)
     _state_path(name).unlink(missing_ok=True)
     shutil.rmtree(_leases_dir(name), ignore_errors=True)
+    # without a state the store is of no use (the next start wipes it): free its ~0.5 GB of
+    # pre-allocated transaction logs now; the DBMS logs (data/logs) stay for a look
+    shutil.rmtree(_home(name) / "data", ignore_errors=True)
     return found
 
 
