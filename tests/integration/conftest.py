@@ -7,10 +7,20 @@ session-scoped fixture, so each server starts once; a server that was already ru
 when pytest tears the parameter down (unless another pytest session still holds a lease on it:
 then the last one out stops it). A server that cannot start makes the tests ERROR: they are
 never skipped.
+
+Two more instances per line, with the same parameters, marks and ids, run beside ``neo4j_server``
+(each with its own data and port; same lifetime rules):
+
+* ``neo4j_tls_server``: instance ``<line>-tls``, Bolt TLS required (``bolt+s://``, ``ca_cert``);
+* ``fault_server``: instance ``<line>-fault`` that tests may kill and restart (a
+  ``testbed.Instance``; leased exclusively: while another session uses it, a throw-away
+  ``<line>-fault-<pid>`` is started instead); use ``clean_fault_server``, which brings it back up
+  if a previous test left it killed and empties it, before each test.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import neo4j
@@ -53,6 +63,55 @@ def clean_neo4j(neo4j_server: testbed.Server, neo4j_driver: neo4j.Driver) -> tes
     """``neo4j_server`` with no constraints, no indexes but the LOOKUP ones, and no nodes."""
     reset_database(neo4j_driver)
     return neo4j_server
+
+
+@pytest.fixture(scope="session", params=LINE_PARAMS)
+def neo4j_tls_server(request: pytest.FixtureRequest) -> Iterator[testbed.Server]:
+    """A server of the line that requires Bolt TLS: the instance ``<line>-tls`` (a
+    ``testbed.Server``: uri ``bolt+s://127.0.0.1:P``, ``ca_cert`` the test-bed CA that signed its
+    certificate; ``server.driver()`` trusts it)."""
+    line: str = request.param
+    name = f"{line}-tls"
+    server = testbed.acquire(line, tls=True, name=name)
+    try:
+        yield server
+    finally:
+        testbed.release(name)
+
+
+@pytest.fixture(scope="session", params=LINE_PARAMS)
+def fault_server(request: pytest.FixtureRequest) -> Iterator[testbed.Instance]:
+    """The instance ``<line>-fault`` for crash tests, shared by the session (a
+    ``testbed.Instance``: ``kill()`` = SIGKILL keeping data, port and password; ``restart()``;
+    uri, auth, password, port, pid and ``driver()`` of its current server). Tests should ask for
+    ``clean_fault_server``, which makes sure it runs and is empty."""
+    line: str = request.param
+    name = f"{line}-fault"
+    try:
+        testbed.acquire(line, name=name, exclusive=True)
+        throwaway = False
+    except testbed.InstanceBusy:
+        # another pytest session kills and restarts <line>-fault: use an instance of our own
+        name, throwaway = f"{line}-fault-{os.getpid()}", True
+        testbed.acquire(line, name=name, exclusive=True)
+    try:
+        yield testbed.Instance(name)
+    finally:
+        if throwaway:
+            testbed.remove(name)
+        else:
+            # stops it (a killed one too: its state is dropped) unless it ran before the session
+            testbed.release(name)
+
+
+@pytest.fixture
+def clean_fault_server(fault_server: testbed.Instance) -> testbed.Instance:
+    """``fault_server``, running (restarted on its kept data if a previous test killed it) and
+    clean: no constraints, no indexes but the LOOKUP ones, no nodes."""
+    fault_server.ensure_running()
+    with fault_server.driver() as driver:
+        reset_database(driver)
+    return fault_server
 
 
 @pytest.fixture(scope="session")
