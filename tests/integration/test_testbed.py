@@ -1,4 +1,6 @@
-"""The test bed itself: each line really is the pinned Neo4j, cleaning works, the CLI evals."""
+"""The test bed itself: each line really is the pinned Neo4j, cleaning works, the CLI evals;
+named instances run beside the default ones, kill keeps the data and restart brings it back,
+the TLS instances need the private CA, stop --all ends every instance."""
 
 from __future__ import annotations
 

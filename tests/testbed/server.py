@@ -53,7 +53,8 @@ HEAP = os.environ.get("NEO4J_TESTBED_HEAP", "768m")
 NAMED_PORT_BASE = 17700
 NAMED_PORT_SPAN = 1000
 """Instances other than a line's default one get a port in [BASE, BASE + SPAN)."""
-RESERVED_NAMES = frozenset({"cache", "launcher", "jdk", "m2", "maven"})
+RESERVED_NAMES = frozenset({"cache", "launcher", "jdk", "m2", "maven", "rootfs"})
+"""Directory names under the test-bed dir that are not instances."""
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 # Popen objects of servers started by this process, so that they can be reaped (no zombies).
