@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import neo4j
 import pytest
-from tool import Tool, module_tool
+from tool import Tool, binary_tool, module_tool
 
 import testbed
 from testbed.db import reset_database
@@ -41,6 +41,10 @@ LINE_PARAMS = [
 def neo4j_server(request: pytest.FixtureRequest) -> Iterator[testbed.Server]:
     """A running server of the line (a ``testbed.Server``: uri, username, password, version...)."""
     line: str = request.param
+    external = external_server(line)
+    if external is not None:
+        yield external
+        return
     # raises TestbedError (with the server log's tail): the tests then ERROR, never skip
     server = testbed.acquire(line)
     try:
@@ -114,7 +118,26 @@ def clean_fault_server(fault_server: testbed.Instance) -> testbed.Instance:
     return fault_server
 
 
-@pytest.fixture(scope="session")
-def tool() -> Tool:
-    """How the scenarios start the tool: the Python module (the frozen binary joins later)."""
-    return module_tool()
+@pytest.fixture(scope="session", params=["module", "binary"])
+def tool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Tool:
+    """How the scenarios start the tool: `python -m`, or the frozen binary with no Python on
+    PATH and no PYTHON* variables. Every end-to-end scenario runs with both."""
+    if request.param == "module":
+        return module_tool()
+    return binary_tool(tmp_path_factory.mktemp("binary"))
+
+
+def external_server(line: str) -> testbed.Server | None:
+    """The server named by NEO4J_TEST_URI/USERNAME/PASSWORD (a CI service container) when
+    NEO4J_TEST_LINE is this line; None otherwise, and the test bed starts one."""
+    if not os.environ.get("NEO4J_TEST_URI") or os.environ.get("NEO4J_TEST_LINE") != line:
+        return None
+    uri = os.environ["NEO4J_TEST_URI"]
+    username = os.environ.get("NEO4J_TEST_USERNAME", "neo4j")
+    password = os.environ["NEO4J_TEST_PASSWORD"]
+    with neo4j.GraphDatabase.driver(uri, auth=(username, password)) as driver:
+        records, _, _ = driver.execute_query(
+            "CALL dbms.components() YIELD name, versions WHERE name = 'Neo4j Kernel' "
+            "RETURN versions[0] AS version")
+    return testbed.Server.external(line=line, uri=uri, username=username, password=password,
+                                   version=str(records[0]["version"]))

@@ -106,3 +106,21 @@ def check(result: Result, args: tuple[str, ...], secrets: tuple[str, ...]) -> Re
 
 def module_tool() -> Tool:
     return Tool("module", [sys.executable, "-m", "neo4j_schema_rollback"])
+
+
+BINARY = ROOT / "dist" / "neo4j-schema-rollback"
+
+
+def binary_tool(scratch: Path) -> Tool:
+    """The frozen binary, run with no Python on PATH and no PYTHON* variables.
+
+    Built by scripts/build-binary when missing or older than the package's sources."""
+    spec = ROOT / "build" / "spec" / "neo4j-schema-rollback.spec"
+    sources = [*(ROOT / "app").rglob("*.py"), spec, ROOT / "uv.lock"]
+    newest = max(path.stat().st_mtime for path in sources)
+    if not BINARY.exists() or BINARY.stat().st_mtime < newest:
+        subprocess.run([str(ROOT / "scripts" / "build-binary")], check=True, cwd=ROOT)
+    empty_path = scratch / "no-python-bin"
+    empty_path.mkdir(exist_ok=True)
+    env = {"PATH": str(empty_path), "HOME": str(scratch), "TMPDIR": str(scratch)}
+    return Tool("binary", [str(BINARY)], env=env)
