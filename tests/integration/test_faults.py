@@ -74,3 +74,43 @@ def test_connection_breaks_mid_rollback(tool: Tool, clean_neo4j: Any) -> None:
     assert rerun.code == 0
     assert rerun.end["done"] == ["compute_tags", "kafka_topic", "compute_pk"]
     assert names(clean_neo4j) == set()
+
+
+def test_server_killed_mid_rollback_then_restarted(tool: Tool, clean_fault_server: Any) -> None:
+    """The server dies (SIGKILL) as the third drop is sent: the run exits 1 naming the two
+    objects dropped and the three not; after a restart the two drops have persisted and a
+    rerun drops the rest with exit 0."""
+    server = clean_fault_server
+    env = server.env()
+    assert tool.run("apply", env=env).code == 0
+    drops_seen = 0
+
+    def kill_on_third_drop(chunk: bytes) -> bool:
+        nonlocal drops_seen
+        drops_seen += chunk.count(b"DROP ")
+        if drops_seen >= 3:
+            server.kill()
+            return True
+        return False
+
+    forwarder = Forwarder(server.port, cut=kill_on_third_drop)
+    forwarder.open()
+    try:
+        r = tool.run("rollback", "--yes", env={**env, "NEO4J_URI":
+                                                f"bolt://127.0.0.1:{forwarder.port}"},
+                     secrets=(server.password,))
+    finally:
+        forwarder.close()
+    assert r.code == 1
+    assert r.end["done"] == ["compute_buffering_since", "queue_interval"]
+    assert r.end["not_done"] == ["compute_tags", "kafka_topic", "compute_pk"]
+    assert r.outcomes()["compute_tags"] == "failed"
+    server.restart()
+    status = tool.run("status", env=env)
+    assert status.states() == {"compute_pk": "present", "kafka_topic": "present",
+                               "compute_tags": "present", "queue_interval": "absent",
+                               "compute_buffering_since": "absent"}
+    rerun = tool.run("rollback", "--yes", env=env)
+    assert rerun.code == 0
+    assert rerun.end["done"] == ["compute_tags", "kafka_topic", "compute_pk"]
+    assert tool.run("rollback", "--yes", env=env).end["done"] == []
