@@ -7,6 +7,7 @@ import signal
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from db import env_for
@@ -56,8 +57,9 @@ def test_neo4j_password_file_env(tool: Tool, neo4j_server: Any, tmp_path: Path) 
 def test_credentials_in_uri_are_used_and_never_logged(tool: Tool, neo4j_server: Any) -> None:
     """user:password@ inside the URI logs in, and neither appears in any output."""
     host = neo4j_server.uri.split("://")[1]
-    uri = f"bolt://neo4j:{neo4j_server.password}@{host}"
-    r = tool.run("status", "--uri", uri, secrets=only_password(neo4j_server))
+    encoded = quote(neo4j_server.password, safe="")
+    uri = f"bolt://neo4j:{encoded}@{host}"
+    r = tool.run("status", "--uri", uri, secrets=(neo4j_server.password, encoded))
     assert r.code == 0
     assert r.of("run.start")[0]["target"] == neo4j_server.uri
 

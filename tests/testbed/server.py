@@ -701,7 +701,9 @@ def _launch(
                 raise TestbedError(f"instance {name} lost its TLS certificates in {base / 'tls'}; "
                                    "start it instead")
     else:
-        password = secrets.token_urlsafe(18)  # 24 URL-safe characters
+        # Distinctive on purpose: unicode, quotes, spaces, $ and % around a random core, so every
+        # scenario also proves the tool quotes, transports and hides an awkward password.
+        password = f"Pw ü'\"$%{secrets.token_urlsafe(12)} ¤"
         restarts = 0
 
     with _ports_locked():
