@@ -177,16 +177,6 @@ class LineStatus:
         if not self.name:
             object.__setattr__(self, "name", self.line)
 
-    @classmethod
-    def external(cls, *, line: str, uri: str, username: str, password: str,
-                 version: str) -> Server:
-        """A server the test bed did not start (a CI service container): never stopped here."""
-        port = int(uri.rsplit(":", 1)[1]) if uri.rsplit(":", 1)[1].isdigit() else 7687
-        return cls(line=line, version=version, port=port, uri=uri, username=username,
-                   password=password, pid=0, log_path=Path("/dev/null"),
-                   debug_log_path=Path("/dev/null"), data_dir=Path("/dev/null"),
-                   java="external", name=f"{line}-external")
-
     def describe(self, width: int = 7) -> str:
         """One line of ``status``; ``width``: of the name column."""
         state = "running" if self.running else "stopped"
