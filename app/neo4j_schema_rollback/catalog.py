@@ -92,42 +92,37 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if value else ()
 
 
+def _definition(row: Row, types: frozenset[str], kind: Kind) -> Definition | None:
+    """The table vocabulary's definition of a row, or None when no table object can match it."""
+    labels = _strings(row.get("labelsOrTypes"))
+    if row.get("type") in types and row.get("entityType") == "NODE" and len(labels) == 1:
+        return Definition(kind, labels[0], _strings(row.get("properties")))
+    return None
+
+
 def _constraint(row: Row) -> LiveObject:
     type_ = str(row.get("type") or "")
-    entity = str(row.get("entityType") or "")
-    labels = _strings(row.get("labelsOrTypes"))
-    props = _strings(row.get("properties"))
-    definition = None
-    if type_ in _UNIQUENESS_TYPES and entity == "NODE" and len(labels) == 1:
-        definition = Definition(Kind.UNIQUENESS_CONSTRAINT, labels[0], props)
     return LiveObject(
         name=str(row["name"]),
         is_constraint=True,
         type="UNIQUENESS" if type_ in _UNIQUENESS_TYPES else type_,
-        entity=entity,
-        labels=labels,
-        properties=props,
-        definition=definition,
+        entity=str(row.get("entityType") or ""),
+        labels=_strings(row.get("labelsOrTypes")),
+        properties=_strings(row.get("properties")),
+        definition=_definition(row, _UNIQUENESS_TYPES, Kind.UNIQUENESS_CONSTRAINT),
     )
 
 
 def _index(row: Row) -> LiveObject:
-    type_ = str(row.get("type") or "")
-    entity = str(row.get("entityType") or "")
-    labels = _strings(row.get("labelsOrTypes"))
-    props = _strings(row.get("properties"))
-    definition = None
-    if type_ in _RANGE_TYPES and entity == "NODE" and len(labels) == 1:
-        definition = Definition(Kind.RANGE_INDEX, labels[0], props)
     percent = row.get("populationPercent")
     return LiveObject(
         name=str(row["name"]),
         is_constraint=False,
-        type=type_,
-        entity=entity,
-        labels=labels,
-        properties=props,
-        definition=definition,
+        type=str(row.get("type") or ""),
+        entity=str(row.get("entityType") or ""),
+        labels=_strings(row.get("labelsOrTypes")),
+        properties=_strings(row.get("properties")),
+        definition=_definition(row, _RANGE_TYPES, Kind.RANGE_INDEX),
         state=row.get("state"),
         population_percent=float(percent) if percent is not None else None,
         failure_message=row.get("failureMessage") or None,
