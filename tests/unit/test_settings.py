@@ -210,3 +210,35 @@ def test_zero_timeout_is_rejected() -> None:
 def test_redact(uri: str, clean: str) -> None:
     """redact removes credentials from well-formed and malformed URIs."""
     assert redact(uri) == clean
+
+
+def test_host_ca_bundle_is_found_when_the_built_in_default_is_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frozen binary whose OpenSSL default points nowhere uses the host's own bundle, found
+    at the first known distribution path that exists (here: a RHEL-style layout)."""
+    import ssl
+
+    from neo4j_schema_rollback import settings
+
+    missing = ssl.DefaultVerifyPaths(None, None, None, None, None, None)  # type: ignore[call-arg]
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: missing)
+    rhel = tmp_path / "pki" / "tls-ca-bundle.pem"
+    rhel.parent.mkdir()
+    rhel.write_text("x")
+    monkeypatch.setattr(settings, "CA_BUNDLES", (str(tmp_path / "debian.crt"), str(rhel)))
+    assert settings.find_ca_bundle({}) == str(rhel)
+    assert settings.find_ca_bundle({"SSL_CERT_FILE": "/custom.pem"}) == "/custom.pem"
+    s = settle(env={"NEO4J_URI": "neo4j+s://db:7687", "NEO4J_PASSWORD": "x"})
+    assert (s.trust.ca_file, s.driver_uri) == (str(rhel), "neo4j://db:7687")
+
+
+def test_built_in_default_is_kept_when_it_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where OpenSSL's own default exists, the driver's usual trust store is used."""
+    import ssl
+
+    from neo4j_schema_rollback import settings
+
+    present = ssl.DefaultVerifyPaths(  # type: ignore[call-arg]
+        "/etc/ssl/certs/ca-certificates.crt", None, None, None, None, None)
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: present)
+    assert settings.find_ca_bundle({}) is None
