@@ -3,13 +3,16 @@ non-zero, says exactly which objects it changed, and a rerun converges."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from typing import Any
 
 import neo4j
+import pytest
 from db import env_for, names
 from netutil import Forwarder
-from tool import Tool
+from tool import Tool, finish
 
 ALL = {"compute_pk", "kafka_topic", "compute_tags", "queue_interval", "compute_buffering_since"}
 
@@ -114,3 +117,41 @@ def test_server_killed_mid_rollback_then_restarted(tool: Tool, clean_fault_serve
     assert rerun.code == 0
     assert rerun.end["done"] == ["compute_tags", "kafka_topic", "compute_pk"]
     assert tool.run("rollback", "--yes", env=env).end["done"] == []
+
+
+NEWEST_FIRST = ["compute_buffering_since", "queue_interval", "compute_tags", "kafka_topic",
+                "compute_pk"]
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_rollback_stops_between_statements(tool: Tool, clean_neo4j: Any,
+                                                      signum: int, code: int) -> None:
+    """A signal sent as the first drop goes out lets that drop finish, sends nothing more,
+    logs the rest as not sent, and exits 130/143 with run.end naming done and not done."""
+    env = env_for(clean_neo4j)
+    assert tool.run("apply", env=env).code == 0
+    procs: list[subprocess.Popen[str]] = []
+
+    def signal_on_first_drop(chunk: bytes) -> bool:
+        if b"DROP " in chunk and procs:
+            procs[0].send_signal(signum)
+            procs.clear()
+        return False
+
+    forwarder = Forwarder(int(clean_neo4j.uri.rsplit(":", 1)[1]), cut=signal_on_first_drop)
+    forwarder.open()
+    args = ("rollback", "--yes")
+    try:
+        proc = tool.spawn(*args, env={**env, "NEO4J_URI": f"bolt://127.0.0.1:{forwarder.port}"})
+        procs.append(proc)
+        r = finish(proc, [], args, secrets=(clean_neo4j.password,))
+    finally:
+        forwarder.close()
+    assert r.code == code
+    assert (r.end["outcome"], r.end["exit_code"]) == ("interrupted", code)
+    done = r.end["done"]
+    assert done and done == NEWEST_FIRST[:len(done)]
+    assert r.end["not_done"] == NEWEST_FIRST[len(done):]
+    assert {e["reason"] for e in r.table_statements("skipped")} == {
+        "not sent: the run was interrupted"}
+    assert names(clean_neo4j) == set(NEWEST_FIRST[len(done):])

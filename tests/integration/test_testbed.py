@@ -119,9 +119,12 @@ def test_cli_start_prints_export_lines_that_eval(neo4j_server: testbed.Server) -
     assert testbed.running(neo4j_server.line).pid == neo4j_server.pid  # type: ignore[union-attr]
 
 
-def test_password_is_random_and_url_safe(neo4j_server: testbed.Server) -> None:
-    assert len(neo4j_server.password) >= 16
-    assert all(c.isalnum() or c in "-_" for c in neo4j_server.password)
+def test_password_is_random_and_awkward(neo4j_server: testbed.Server) -> None:
+    """The generated password carries unicode, quotes, a space, $ and % around 16 random
+    characters, so every scenario also proves the tool handles such a password."""
+    password = neo4j_server.password
+    assert len(password) >= 24
+    assert {"ü", "'", '"', " ", "$", "%"} <= set(password)
 
 
 def test_status_lists_the_running_line(neo4j_server: testbed.Server) -> None:
