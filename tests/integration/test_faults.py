@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 import neo4j
@@ -13,6 +14,20 @@ import pytest
 from db import env_for, names
 from netutil import Forwarder
 from tool import Tool, finish
+
+
+def on_drop(nth: int, act: Callable[[], bool]) -> Callable[[bytes], bool]:
+    """A Forwarder hook that calls `act` as the client sends its nth DROP statement, once;
+    `act` says whether the connection breaks there."""
+    seen = 0
+
+    def hook(chunk: bytes) -> bool:
+        nonlocal seen
+        before, seen = seen, seen + chunk.count(b"DROP ")
+        return before < nth <= seen and act()
+
+    return hook
+
 
 ALL = {"compute_pk", "kafka_topic", "compute_tags", "queue_interval", "compute_buffering_since"}
 
@@ -50,14 +65,8 @@ def test_connection_breaks_mid_rollback(tool: Tool, clean_neo4j: Any) -> None:
     dropped and the three not dropped, and a rerun drops the rest with exit 0."""
     env = env_for(clean_neo4j)
     assert tool.run("apply", env=env).code == 0
-    drops_seen = 0
-
-    def cut(chunk: bytes) -> bool:
-        nonlocal drops_seen
-        drops_seen += chunk.count(b"DROP ")
-        return drops_seen >= 3
-
-    forwarder = Forwarder(int(clean_neo4j.uri.rsplit(":", 1)[1]), cut=cut)
+    forwarder = Forwarder(int(clean_neo4j.uri.rsplit(":", 1)[1]),
+                          cut=on_drop(3, lambda: True))
     forwarder.open()
     try:
         r = tool.run("rollback", "--yes", env={**env, "NEO4J_URI":
@@ -86,17 +95,11 @@ def test_server_killed_mid_rollback_then_restarted(tool: Tool, clean_fault_serve
     server = clean_fault_server
     env = server.env()
     assert tool.run("apply", env=env).code == 0
-    drops_seen = 0
+    def crash() -> bool:
+        server.kill()
+        return True
 
-    def kill_on_third_drop(chunk: bytes) -> bool:
-        nonlocal drops_seen
-        drops_seen += chunk.count(b"DROP ")
-        if drops_seen >= 3:
-            server.kill()
-            return True
-        return False
-
-    forwarder = Forwarder(server.port, cut=kill_on_third_drop)
+    forwarder = Forwarder(server.port, cut=on_drop(3, crash))
     forwarder.open()
     try:
         r = tool.run("rollback", "--yes", env={**env, "NEO4J_URI":
@@ -132,13 +135,11 @@ def test_signal_mid_rollback_stops_between_statements(tool: Tool, clean_neo4j: A
     assert tool.run("apply", env=env).code == 0
     procs: list[subprocess.Popen[str]] = []
 
-    def signal_on_first_drop(chunk: bytes) -> bool:
-        if b"DROP " in chunk and procs:
-            procs[0].send_signal(signum)
-            procs.clear()
-        return False
+    def interrupt() -> bool:
+        procs[0].send_signal(signum)
+        return False  # the drop itself goes through
 
-    forwarder = Forwarder(int(clean_neo4j.uri.rsplit(":", 1)[1]), cut=signal_on_first_drop)
+    forwarder = Forwarder(int(clean_neo4j.uri.rsplit(":", 1)[1]), cut=on_drop(1, interrupt))
     forwarder.open()
     args = ("rollback", "--yes")
     try:
