@@ -95,23 +95,32 @@ class ConnectionSettings:
 
 def parse_uri(text: str) -> tuple[Target, str | None, str | None]:
     """Split a URI into its target and any credentials it carries."""
+    shown = redact(text)
+    # A password with '/', '?', '#' or ':' in it splits the URI in the wrong place, so with
+    # credentials present no parser detail is echoed: it could hold a piece of the password.
+    secret = "@" in text
+    hint = ("percent-encode special characters in the password" if secret
+            else "use e.g. neo4j://host:7687")
+
+    def bad(detail: str) -> UsageError:
+        return UsageError(f"invalid URI {shown!r}: {detail}", hint=hint)
+
     try:
         parts = urlsplit(text.strip())
         port = parts.port
     except ValueError as exc:
-        raise UsageError(f"invalid URI {redact(text)!r}: {exc}",
-                         hint="use e.g. neo4j://host:7687") from None
+        raise bad("bad host or port" if secret else str(exc)) from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
-        shown = scheme or "none"
-        raise UsageError(f"invalid URI {redact(text)!r}: unknown scheme {shown!r}",
+        raise UsageError(f"invalid URI {shown!r}: unknown scheme {scheme or 'none'!r}",
                          hint="use one of " + ", ".join(SCHEMES))
     if not parts.hostname:
-        raise UsageError(f"invalid URI {redact(text)!r}: no host",
-                         hint="use e.g. neo4j://host:7687")
+        raise bad("no host")
     if parts.path not in ("", "/"):
-        raise UsageError(f"invalid URI {redact(text)!r}: unexpected path {parts.path!r}",
-                         hint="use e.g. neo4j://host:7687")
+        raise bad("unexpected path" if secret else f"unexpected path {parts.path!r}")
+    if parts.fragment or (parts.query and (secret or not scheme.startswith("neo4j"))):
+        # Only neo4j:// takes a query (its routing context); a bolt:// one is a mistake.
+        raise bad("unexpected query or fragment")
     user = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None
     return Target(scheme, parts.hostname, port, parts.query), user, password

@@ -242,3 +242,33 @@ def test_built_in_default_is_kept_when_it_exists(monkeypatch: pytest.MonkeyPatch
         "/etc/ssl/certs/ca-certificates.crt", None, None, None, None, None)
     monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: present)
     assert settings.find_ca_bundle({}) is None
+
+
+@pytest.mark.parametrize("uri", [
+    "neo4j://neo4j:pa/ss@127.0.0.1:1",
+    "neo4j://neo4j:1234/secret@127.0.0.1",
+    "bolt://neo4j:1?secret@127.0.0.1",
+    "bolt://neo4j:se#cret@127.0.0.1",
+])
+def test_a_password_that_breaks_the_uri_is_never_echoed(uri: str) -> None:
+    """Parser details are left out when the URI carries credentials: they could hold part of
+    the password ('/', '?', '#' split it in the wrong place)."""
+    with pytest.raises(UsageError) as info:
+        settle(ConnectionOptions(uri=uri))
+    text = info.value.one_line()
+    for piece in ("secret", "cret", "pa/ss", "1234"):
+        assert piece not in text, text
+    assert "percent-encode" in text
+
+
+@pytest.mark.parametrize("uri", ["bolt://h:1?x=y", "bolt+s://h?a=b", "neo4j://h#frag"])
+def test_bolt_uris_take_no_query(uri: str) -> None:
+    """A query on bolt:// (or any fragment) is a usage error, not a driver crash later."""
+    with pytest.raises(UsageError, match="unexpected query or fragment"):
+        settle(ConnectionOptions(uri=uri, password="x"))
+
+
+def test_neo4j_routing_context_query_is_kept() -> None:
+    """neo4j:// keeps its routing-context query."""
+    s = settle(ConnectionOptions(uri="neo4j://h:7687?policy=eu", password="x"))
+    assert s.redacted_uri == "neo4j://h:7687?policy=eu"
