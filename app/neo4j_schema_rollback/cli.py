@@ -12,7 +12,7 @@ from . import commands
 from .errors import ExitCode, ToolError, UsageError
 from .main import PROG, version_text
 from .settings import ConnectionOptions
-from .signals import stop_on_signals
+from .signals import ctrl_c_interrupts, stop_on_signals
 from .table import QMTL_DAGMANAGER as TABLE
 
 app = cyclopts.App(
@@ -65,12 +65,17 @@ def _console() -> commands.Console:
     def confirm(question: str) -> bool:
         sys.stderr.write(f"{question} Type 'yes' to continue: ")
         sys.stderr.flush()
-        return sys.stdin.readline().strip().lower() in ("y", "yes")
+        with ctrl_c_interrupts():
+            return sys.stdin.readline().strip().lower() in ("y", "yes")
 
     def prompt_secret(question: str) -> str:
         import getpass  # only a prompt needs it
 
-        return getpass.getpass(question)
+        try:
+            with ctrl_c_interrupts():
+                return getpass.getpass(question)
+        except EOFError:
+            raise UsageError("no password entered") from None
 
     return commands.Console(stdout=sys.stdout, stderr=sys.stderr, env=dict(os.environ),
                             interactive=sys.stdin.isatty(), prompt_secret=prompt_secret,

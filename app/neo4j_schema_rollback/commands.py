@@ -141,6 +141,7 @@ def connected(command: str, common: Common, console: Console, stop: StopFlag,
         log.emit(events.SERVER, agent=server.agent, version=str(server.version),
                  edition=server.edition, dialect=server.dialect.name)
         code = body(run, executor, server)
+        stop.check()  # a signal during the last reads still ends the run as interrupted
     except ToolError as exc:
         code = exc.exit_code
         _report(log, console, fmt, exc.one_line(), code, exc.code)

@@ -20,7 +20,13 @@ from neo4j import exceptions as nx
 from . import events
 from .catalog import Catalog
 from .dialect import Dialect, ServerVersion, UnsupportedServer, dialect_for
-from .errors import ConnectionFailed, Interrupted, ServerTooOld, StatementFailed
+from .errors import (
+    ConnectionFailed,
+    Interrupted,
+    ServerTooOld,
+    StatementFailed,
+    UsageError,
+)
 from .plan import Decision, Step
 from .settings import ConnectionSettings
 from .signals import StopFlag
@@ -167,6 +173,10 @@ class Executor:
             try:
                 self._open()
                 return self._identify()
+            except nx.ConfigurationError as exc:
+                self.close()
+                raise UsageError(f"the driver rejects the settings for {settings.redacted_uri}: "
+                                 f"{_one_line(str(exc))}") from None
             except StatementTimeout as exc:
                 raise ConnectionFailed(f"{settings.redacted_uri} did not answer: {exc}",
                                        hint="check the server's health") from None
@@ -252,6 +262,8 @@ class Executor:
         """Send one statement, log it, and turn a failure into StatementFailed."""
         try:
             records, _ = self._send_logged(cypher, action=action, parameters=parameters)
+        except Interrupted:
+            raise
         except Exception as exc:
             error = _error_fields(exc)
             raise StatementFailed(f"{action} failed: {error['message']}",
@@ -280,13 +292,20 @@ class Executor:
             try:
                 records, summary = self._bounded(send)
                 break
+            except Interrupted as exc:
+                # A second signal while the statement was in flight: it is abandoned.
+                self._statement(action, obj, cypher, "failed", started, retries=retries,
+                                error={"code": "Interrupted", "gql_status": None,
+                                       "message": f"{exc.message}; the outcome is unknown"})
+                raise
             except Exception as exc:
                 if retry is None or not retry(exc) or len(retries) + 1 >= MAX_ATTEMPTS:
                     self._statement(action, obj, cypher, "failed", started,
                                     error=_error_fields(exc), retries=retries)
                     raise
                 retries.append(_error_fields(exc))
-                self._sleep(0.05 * 2 ** len(retries) * random.uniform(0.5, 1.5))
+                # Part of the same statement: a stop request waits for its last attempt.
+                time.sleep(0.05 * 2 ** len(retries) * random.uniform(0.5, 1.5))
         counters = _counters(summary)
         outcome, reason = judge(counters) if judge is not None else ("applied", None)
         self._statement(action, obj, cypher, outcome, started, reason=reason,
@@ -312,7 +331,12 @@ class Executor:
         worker = threading.Thread(target=target, name="statement", daemon=True)
         worker.start()
         limit = self._settings.timeout + TIMEOUT_GRACE
-        worker.join(limit)
+        try:
+            worker.join(limit)
+        except BaseException:
+            self._session = None  # still in use by the worker: never touched again
+            self._driver = None
+            raise
         if worker.is_alive():
             self._session = None
             self._driver = None
@@ -359,22 +383,30 @@ class Executor:
                                 reason="dry run: not sent")
             else:
                 try:
-                    self._send(step)
+                    outcome = self._send(step)
                 except StatementFailed:
                     self._not_sent(steps[index + 1:], "not sent: an earlier statement failed")
                     raise
+                except Interrupted:
+                    self._not_sent(steps[index + 1:], "not sent: the run was interrupted")
+                    raise
                 progress.pending.remove(step.obj.name)
-                progress.done.append(step.obj.name)
+                if outcome == "applied":  # a no-op (someone else got there first) is not ours
+                    progress.done.append(step.obj.name)
 
     def _not_sent(self, steps: Iterable[Step], reason: str) -> None:
         for step in steps:
             if step.decision is Decision.SEND:
                 self._statement(step.action, step.obj, step.cypher, "skipped", reason=reason)
 
-    def _send(self, step: Step) -> None:
+    def _send(self, step: Step) -> str:
+        """Send one table statement; return its outcome (applied, or skipped for a no-op)."""
         try:
-            self._send_logged(step.cypher, action=step.action, obj=step.obj, judge=_judge,
-                              retry=_retry_schema_race)
+            _, summary = self._send_logged(step.cypher, action=step.action, obj=step.obj,
+                                           judge=_judge, retry=_retry_schema_race)
+            return _judge(_counters(summary))[0]
+        except Interrupted:
+            raise
         except Exception as exc:
             error = _error_fields(exc)
             raise StatementFailed(f"{step.action} {step.obj.name} failed: {error['message']}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 PROG = "neo4j-schema-rollback"
@@ -15,6 +16,16 @@ def version_text() -> str:
 
 def run(argv: list[str]) -> int:
     """Run one invocation and return its exit code."""
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more can be said; keep Python's exit quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _run(argv: list[str]) -> int:
     if argv in (["--version"], ["-V"]):
         # The fast path of every version probe: no cyclopts, no driver, no structlog.
         sys.stdout.write(version_text() + "\n")
@@ -25,4 +36,10 @@ def run(argv: list[str]) -> int:
 
 
 def main() -> None:
-    sys.exit(run(sys.argv[1:]))
+    code = run(sys.argv[1:])
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = code or 1
+    sys.exit(code)

@@ -37,6 +37,16 @@ class StopFlag:
 
 
 @contextmanager
+def ctrl_c_interrupts() -> Iterator[None]:
+    """While waiting at a prompt nothing is in flight, so Ctrl-C stops at once."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def stop_on_signals() -> Iterator[StopFlag]:
     """Turn the first SIGINT/SIGTERM into a stop request; a second one stops at once."""
     flag = StopFlag()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -86,3 +90,60 @@ def test_offline_commands_import_no_heavy_module(args: tuple[str, ...],
                        check=True)
     loaded = set(r.stderr.split())
     assert loaded.isdisjoint(forbidden), loaded & set(forbidden)
+
+
+def test_closed_stdout_is_a_quiet_exit_1() -> None:
+    """A reader that went away (`| head`) gets no traceback and a documented code."""
+    read, write = os.pipe()
+    os.close(read)
+    r = subprocess.run([*PROG, "statements"], stdout=write, stderr=subprocess.PIPE, text=True,
+                       check=False, env={"PATH": "/usr/bin:/bin"})
+    os.close(write)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert r.stderr == ""
+
+
+def test_a_query_the_driver_rejects_is_a_usage_error() -> None:
+    """A routing context the driver refuses is exit 2 with one line, not an internal error."""
+    r = subprocess.run([*PROG, "status", "--uri", "neo4j://127.0.0.1:1?address=x"],
+                       capture_output=True, text=True, check=False,
+                       env={"PATH": "/usr/bin:/bin", "NEO4J_AUTH": "none"},
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 2
+    assert "the driver rejects the settings" in r.stderr
+    assert "internal error" not in r.stdout + r.stderr
+
+
+def at_password_prompt(action: Callable[[subprocess.Popen[bytes], int], None]) -> tuple[int, str]:
+    """Start `status` with a terminal and no password, act at the prompt, return the result."""
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen([*PROG, "status", "--uri", "bolt://127.0.0.1:1", "--log-format",
+                             "json"], stdin=secondary, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={"PATH": "/usr/bin:/bin"},
+                            start_new_session=True)
+    os.close(secondary)
+    assert proc.stderr is not None
+    seen = b""
+    while b"Password for" not in seen:  # without a controlling terminal getpass uses stderr
+        chunk = proc.stderr.read1(1024)  # type: ignore[attr-defined]
+        assert chunk, seen
+        seen += chunk
+    action(proc, main)
+    out, _ = proc.communicate(timeout=30)
+    os.close(main)
+    return proc.returncode, out.decode()
+
+
+def test_ctrl_d_at_the_password_prompt_is_a_usage_error() -> None:
+    """End of input at the prompt is exit 2, not an internal error."""
+    code, out = at_password_prompt(lambda proc, main: os.write(main, b"\x04"))
+    assert code == 2
+    assert '"message":"no password entered"' in out
+
+
+def test_ctrl_c_at_the_password_prompt_stops_at_once() -> None:
+    """One Ctrl-C at a prompt ends the run with 130 and run.end (nothing is in flight)."""
+    code, out = at_password_prompt(lambda proc, main: proc.send_signal(signal.SIGINT))
+    assert code == 130
+    assert '"event":"run.end"' in out.splitlines()[-1]
