@@ -260,15 +260,20 @@ class Executor:
     def run(self, cypher: str, *, action: str, parameters: dict[str, Any] | None = None,
             ) -> list[dict[str, Any]]:
         """Send one statement, log it, and turn a failure into StatementFailed."""
+        return self._checked(cypher, action=action, parameters=parameters)[0]
+
+    def _checked(self, cypher: str, *, action: str, obj: SchemaObject | None = None,
+                 **options: Any) -> tuple[list[dict[str, Any]], neo4j.ResultSummary]:
+        """`_send_logged`, with a failure (other than a signal) raised as StatementFailed."""
         try:
-            records, _ = self._send_logged(cypher, action=action, parameters=parameters)
+            return self._send_logged(cypher, action=action, obj=obj, **options)
         except Interrupted:
             raise
         except Exception as exc:
             error = _error_fields(exc)
-            raise StatementFailed(f"{action} failed: {error['message']}",
+            what = f"{action} {obj.name}" if obj is not None else action
+            raise StatementFailed(f"{what} failed: {error['message']}",
                                   code=error["code"]) from None
-        return records
 
     def _send_logged(self, cypher: str, *, action: str, obj: SchemaObject | None = None,
                      parameters: dict[str, Any] | None = None,
@@ -401,16 +406,9 @@ class Executor:
 
     def _send(self, step: Step) -> str:
         """Send one table statement; return its outcome (applied, or skipped for a no-op)."""
-        try:
-            _, summary = self._send_logged(step.cypher, action=step.action, obj=step.obj,
-                                           judge=_judge, retry=_retry_schema_race)
-            return _judge(_counters(summary))[0]
-        except Interrupted:
-            raise
-        except Exception as exc:
-            error = _error_fields(exc)
-            raise StatementFailed(f"{step.action} {step.obj.name} failed: {error['message']}",
-                                  code=error["code"]) from None
+        _, summary = self._checked(step.cypher, action=step.action, obj=step.obj,
+                                   judge=_judge, retry=_retry_schema_race)
+        return _judge(_counters(summary))[0]
 
     # -- waiting for indexes ------------------------------------------------------------------
 
