@@ -73,6 +73,11 @@ def test_rollback_from_full_drops_newest_first(run: Any, clean_neo4j: Any) -> No
     assert r.states() == {name: "absent" for name in ALL}
     assert names(clean_neo4j) == set()
     assert r.end["done"] == NEWEST_FIRST
+    # After sending drops, the final states come from a second catalog read.
+    assert [e["cypher"] for e in r.statements if e["action"] == "inspect"] == [
+        "CALL dbms.components() YIELD name, versions, edition",
+        "SHOW CONSTRAINTS YIELD *", "SHOW INDEXES YIELD *",
+        "SHOW CONSTRAINTS YIELD *", "SHOW INDEXES YIELD *"]
 
 
 def test_rollback_is_the_default_command(run: Any, clean_neo4j: Any) -> None:
@@ -92,6 +97,12 @@ def test_rollback_twice(run: Any) -> None:
     assert r.code == 0
     assert r.outcomes() == {name: "skipped" for name in ALL}
     assert {e["reason"] for e in r.table_statements()} == {"absent"}
+    # Nothing to send: the catalog read once is the proof; no second read.
+    assert [e["cypher"] for e in r.statements if e["action"] == "inspect"] == [
+        "CALL dbms.components() YIELD name, versions, edition",
+        "SHOW CONSTRAINTS YIELD *", "SHOW INDEXES YIELD *"]
+    assert r.states() == {name: "absent" for name in ALL}
+    assert r.end["outcome"] == "success"
 
 
 def test_rollback_from_partial(run: Any, clean_neo4j: Any) -> None:

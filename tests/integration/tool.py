@@ -115,8 +115,8 @@ def binary_tool(scratch: Path) -> Tool:
     """The frozen binary, run with no Python on PATH and no PYTHON* variables.
 
     Built by scripts/build-binary when missing or older than the package's sources."""
-    spec = ROOT / "build" / "spec" / "neo4j-schema-rollback.spec"
-    sources = [*(ROOT / "app").rglob("*.py"), spec, ROOT / "uv.lock"]
+    sources = [*(ROOT / "app").rglob("*.py"), *(ROOT / "build" / "spec").glob("*"),
+               ROOT / "uv.lock"]
     newest = max(path.stat().st_mtime for path in sources)
     if not BINARY.exists() or BINARY.stat().st_mtime < newest:
         subprocess.run([str(ROOT / "scripts" / "build-binary")], check=True, cwd=ROOT)
