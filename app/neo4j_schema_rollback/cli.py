@@ -1,12 +1,13 @@
 """Command-line wiring (cyclopts). No logic: flags -> a command function -> an exit code."""
 
 import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Literal
 
 import cyclopts
-from cyclopts import CycloptsError, Group, Parameter
+from cyclopts import CycloptsError, Group, Parameter, Token
 
 from . import commands
 from .errors import ExitCode, ToolError, UsageError
@@ -51,6 +52,14 @@ DryRun = Annotated[bool, Parameter(negative="", help=(
     "Read the catalog and log every statement as planned; change nothing."))]
 
 
+def _whole_number(_: object, tokens: Sequence[Token]) -> int:
+    # cyclopts' own int conversion rounds "1.5" to 2 and "-0.5" to 0 (drop everything).
+    text = tokens[0].value
+    if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
+        raise ValueError(f"{text!r} is not a whole number")
+    return int(text)
+
+
 def _common(uri: str | None, username: str | None, password: str | None,
             password_file: str | None, database: str | None, trusted_ca: str | None,
             wait: str | None, timeout: str | None, log_format: commands.LogFormat,
@@ -93,7 +102,7 @@ def _run(command: str, common: commands.Common,
 @app.command
 def apply(
     *,
-    to: Annotated[int | None, Parameter(help=(
+    to: Annotated[int | None, Parameter(converter=_whole_number, help=(
         "Create objects of version <= N [default: newest]."))] = None,
     dry_run: DryRun = False,
     index_timeout: Annotated[float, Parameter(help=(
@@ -120,7 +129,8 @@ def apply(
 @app.default
 def rollback(
     *,
-    to: Annotated[int, Parameter(help="Keep objects of version <= N; 0 drops all.")] = 0,
+    to: Annotated[int, Parameter(converter=_whole_number, help=(
+        "Keep objects of version <= N; 0 drops all."))] = 0,
     yes: Annotated[bool, Parameter(name=["--yes", "-y"], negative="", help=(
         "Do not ask for confirmation; required when not on a terminal."))] = False,
     dry_run: DryRun = False,
@@ -152,7 +162,7 @@ app.command(rollback, name="rollback")
 @app.command
 def status(
     *,
-    to: Annotated[int | None, Parameter(help=(
+    to: Annotated[int | None, Parameter(converter=_whole_number, help=(
         "With --expect applied: the version that should be applied [default: newest]."))] = None,
     expect: Annotated[Literal["applied", "absent"] | None, Parameter(help=(
         "Exit 4 unless the database is in this state."))] = None,
@@ -176,7 +186,7 @@ def statements(
         "Which statements to print."))] = "apply",
     server_version: Annotated[str, Parameter(help=(
         "Neo4j version to render for, e.g. 4.4, 5.26 or 2026.08."))] = "5.26",
-    to: Annotated[int | None, Parameter(help=(
+    to: Annotated[int | None, Parameter(converter=_whole_number, help=(
         "apply: objects of version <= N [default: newest]; rollback: drop objects above N "
         "[default: 0]."))] = None,
 ) -> int:

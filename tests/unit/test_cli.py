@@ -53,6 +53,13 @@ def test_statements_rollback_to_1_for_4_4() -> None:
     (("nosuchcommand",), 2, "nosuchcommand"),
     (("apply", "--to", "x"), 2, "--to"),
     (("rollback", "--to", "-1"), 2, "out of range"),
+    # cyclopts alone would round these (-0.5 to 0: drop everything) instead of refusing them.
+    (("statements", "--to", "1.5"), 2, "Invalid value for --to: '1.5' is not a whole number"),
+    (("statements", "--action", "rollback", "--to=1.9"), 2, "'1.9' is not a whole number"),
+    (("statements", "--to", "0x1"), 2, "'0x1' is not a whole number"),
+    (("apply", "--to", "1.0"), 2, "'1.0' is not a whole number"),
+    (("rollback", "--to", "-0.5"), 2, "'-0.5' is not a whole number"),
+    (("status", "--to", "1.5"), 2, "'1.5' is not a whole number"),
 ])
 def test_bad_input_is_one_line_with_documented_code(args: tuple[str, ...], code: int,
                                                      message: str) -> None:
