@@ -1,5 +1,6 @@
 """Command-line wiring (cyclopts). No logic: flags -> a command function -> an exit code."""
 
+import math
 import os
 import re
 import sys
@@ -60,6 +61,18 @@ def _whole_number(_: object, tokens: Sequence[Token]) -> int:
     return int(text)
 
 
+def _seconds(_: object, tokens: Sequence[Token]) -> float:
+    # float() also reads "inf" and "nan", which would wait forever or not at all.
+    text = tokens[0].value
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{text!r} must be a finite number of seconds >= 0")
+    return value
+
+
 def _common(uri: str | None, username: str | None, password: str | None,
             password_file: str | None, database: str | None, trusted_ca: str | None,
             wait: str | None, timeout: str | None, log_format: commands.LogFormat,
@@ -105,7 +118,7 @@ def apply(
     to: Annotated[int | None, Parameter(converter=_whole_number, help=(
         "Create objects of version <= N [default: newest]."))] = None,
     dry_run: DryRun = False,
-    index_timeout: Annotated[float, Parameter(help=(
+    index_timeout: Annotated[float, Parameter(converter=_seconds, help=(
         "Seconds to wait for the indexes to come ONLINE."))] = 300.0,
     uri: Uri = None, username: User = None, password: Password = None,
     password_file: PasswordFile = None, database: Database = None,
@@ -119,8 +132,6 @@ def apply(
     common = _common(uri, username, password, password_file, database, trusted_ca, wait,
                      timeout, log_format, debug)
     target = commands.check_to(TABLE, to, TABLE.newest)
-    if not index_timeout >= 0:
-        raise UsageError("--index-timeout must be >= 0 seconds")
     return _run("apply", common,
                 lambda _: commands.apply_body(TABLE, target, dry_run, index_timeout),
                 dry_run=dry_run, to=target)

@@ -60,6 +60,12 @@ def test_statements_rollback_to_1_for_4_4() -> None:
     (("apply", "--to", "1.0"), 2, "'1.0' is not a whole number"),
     (("rollback", "--to", "-0.5"), 2, "'-0.5' is not a whole number"),
     (("status", "--to", "1.5"), 2, "'1.5' is not a whole number"),
+    (("apply", "--index-timeout", "inf"), 2,
+     "Invalid value for --index-timeout: 'inf' must be a finite number of seconds >= 0"),
+    (("apply", "--index-timeout", "1e309"), 2, "'1e309' must be a finite number of seconds"),
+    (("apply", "--index-timeout", "nan"), 2, "'nan' must be a finite number of seconds >= 0"),
+    (("apply", "--index-timeout", "-1"), 2, "'-1' must be a finite number of seconds >= 0"),
+    (("apply", "--index-timeout", "soon"), 2, "'soon' is not a number of seconds"),
 ])
 def test_bad_input_is_one_line_with_documented_code(args: tuple[str, ...], code: int,
                                                      message: str) -> None:

@@ -195,6 +195,19 @@ def test_parse_seconds_rejects(text: str) -> None:
         parse_seconds(text, "--wait")
 
 
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "Infinity", "1e309", "infs"])
+def test_wait_and_timeout_must_be_finite(text: str) -> None:
+    """--wait, --timeout and their variables refuse infinite and NaN durations."""
+    for options, env, name in [
+        (ConnectionOptions(password="x", wait=text), {}, "--wait"),
+        (ConnectionOptions(password="x", timeout=text), {}, "--timeout"),
+        (ConnectionOptions(password="x"), {"NEO4J_WAIT": text}, "NEO4J_WAIT"),
+        (ConnectionOptions(password="x"), {"NEO4J_TIMEOUT": text}, "NEO4J_TIMEOUT"),
+    ]:
+        with pytest.raises(UsageError, match=f"{name}: '{text}' must be a finite number"):
+            settle(options, env)
+
+
 def test_zero_timeout_is_rejected() -> None:
     """--timeout 0 would fail every statement: refuse it up front."""
     with pytest.raises(UsageError, match="--timeout must be more than 0"):
