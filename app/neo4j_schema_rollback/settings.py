@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from .errors import UsageError
 
@@ -50,10 +50,20 @@ class Target:
 
     @property
     def uri(self) -> str:
+        return self._join(self.query)
+
+    @property
+    def shown(self) -> str:
+        """The URI for logs and messages."""
+        # Percent-encoded, so no routing value can pass for a user:password@ part or put a
+        # control character into a log line.
+        return self._join(quote(self.query, safe="=&%+"))
+
+    def _join(self, query: str) -> str:
         netloc = self.host if ":" not in self.host else f"[{self.host}]"
         if self.port is not None:
             netloc += f":{self.port}"
-        return urlunsplit((self.scheme, netloc, "", self.query, ""))
+        return urlunsplit((self.scheme, netloc, "", query, ""))
 
     @property
     def base_scheme(self) -> str:
@@ -82,7 +92,7 @@ class ConnectionSettings:
 
     @property
     def redacted_uri(self) -> str:
-        return self.target.uri
+        return self.target.shown
 
     @property
     def driver_uri(self) -> str:
@@ -102,8 +112,8 @@ def parse_uri(text: str) -> tuple[Target, str | None, str | None]:
     hint = ("percent-encode special characters in the password" if secret
             else "use e.g. neo4j://host:7687")
 
-    def bad(detail: str) -> UsageError:
-        return UsageError(f"invalid URI {shown!r}: {detail}", hint=hint)
+    def bad(detail: str, why: str = hint) -> UsageError:
+        return UsageError(f"invalid URI {shown!r}: {detail}", hint=why)
 
     try:
         parts = urlsplit(text.strip())
@@ -118,9 +128,14 @@ def parse_uri(text: str) -> tuple[Target, str | None, str | None]:
         raise bad("no host")
     if parts.path not in ("", "/"):
         raise bad("unexpected path" if secret else f"unexpected path {parts.path!r}")
-    if parts.fragment or (parts.query and (secret or not scheme.startswith("neo4j"))):
+    if parts.fragment or (parts.query and not scheme.startswith("neo4j")):
         # Only neo4j:// takes a query (its routing context); a bolt:// one is a mistake.
         raise bad("unexpected query or fragment")
+    if "@" in parts.query:
+        # A password with a bare '?' puts its rest, and the '@', here: which '@' ends the
+        # credentials cannot be told, so none of it is trusted or echoed.
+        raise bad("'@' after the host", "percent-encode special characters in the password, "
+                  "and '@' in the query as %40")
     user = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None
     return Target(scheme, parts.hostname, port, parts.query), user, password
@@ -247,10 +262,10 @@ def resolve(
     elif password is None:
         if not interactive:
             raise UsageError(
-                f"no password for user {username} at {target.uri}",
+                f"no password for user {username} at {target.shown}",
                 hint="set NEO4J_PASSWORD or NEO4J_PASSWORD_FILE, or pass --password-file",
             )
-        password = prompt(f"Password for {username} at {target.uri}: ")
+        password = prompt(f"Password for {username} at {target.shown}: ")
 
     trusted_ca = options.trusted_ca or env.get("NEO4J_TRUSTED_CA")
     if trusted_ca is not None:

@@ -1,6 +1,7 @@
 """Flags over environment over defaults; secrets from one source only; URIs validated."""
 
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -285,3 +286,51 @@ def test_neo4j_routing_context_query_is_kept() -> None:
     """neo4j:// keeps its routing-context query."""
     s = settle(ConnectionOptions(uri="neo4j://h:7687?policy=eu", password="x"))
     assert s.redacted_uri == "neo4j://h:7687?policy=eu"
+
+
+def test_credentials_and_a_routing_query_together() -> None:
+    """Percent-encoded credentials work beside a routing query; the target shows neither the
+    user nor any piece of the password."""
+    password = "p@ss/w?rd#1"
+    s = settle(ConnectionOptions(uri=f"neo4j://alice:{quote(password, safe='')}@db:7687"
+                                     "?policy=eu"))
+    assert (s.username, s.password) == ("alice", password)
+    assert s.redacted_uri == s.driver_uri == "neo4j://db:7687?policy=eu"
+    assert "alice" not in s.redacted_uri
+    for piece in ("p@ss", "ss/w", "w?rd", "rd#1", "%40", "%2F"):
+        assert piece not in s.redacted_uri + repr(s)
+
+
+@pytest.mark.parametrize(("query", "shown"), [
+    ("policy=eu", "policy=eu"),
+    ("policy=alice:s3cret%40evil", "policy=alice%3As3cret%40evil"),
+    ("policy=a/b:c?d", "policy=a%2Fb%3Ac%3Fd"),
+    ("policy=a\x1b[2Jb c", "policy=a%1B%5B2Jb%20c"),
+    ("policy=\u2713&region=x+y", "policy=%E2%9C%93&region=x+y"),
+])
+def test_routing_query_is_printed_percent_encoded(query: str, shown: str) -> None:
+    """The printed target percent-encodes the query, so no value can pass for a
+    user:password@ part or a terminal control sequence; the driver gets it as written."""
+    s = settle(ConnectionOptions(uri=f"neo4j://h:7687?{query}", password="x"))
+    assert s.redacted_uri == f"neo4j://h:7687?{shown}"
+    parts = urlsplit(s.redacted_uri)
+    assert (parts.username, parts.password, parts.hostname) == (None, None, "h")
+    assert s.driver_uri == f"neo4j://h:7687?{query}"
+
+
+@pytest.mark.parametrize("uri", [
+    "neo4j://h:7687?policy=a@b",
+    "neo4j://alice:s3cret@h:7687?policy=a@b",
+    "neo4j://alice:1234?s3cret@h:7687",
+    "neo4j://alice:p@zz?w/qx@h:7687?policy=eu",
+    "neo4j+s://alice:p@zz/w?qx#1@h:7687?policy=eu",
+])
+def test_an_at_sign_after_the_host_is_refused(uri: str) -> None:
+    """An '@' in the query makes the end of the credentials ambiguous (a password with a bare
+    '?' lands there): refused, without echoing anything that may be part of the password."""
+    with pytest.raises(UsageError) as info:
+        settle(ConnectionOptions(uri=uri))
+    text = info.value.one_line()
+    assert "percent-encode" in text
+    for piece in ("alice", "s3cret", "1234", "zz", "qx", "policy=a"):
+        assert piece not in text, text
