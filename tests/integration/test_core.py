@@ -249,3 +249,28 @@ def test_failed_index_is_reported_and_fails_the_run(run: Any, clean_neo4j: Any) 
     assert again.outcomes()["kafka_topic"] == "skipped"
     assert run("rollback", "--yes").code == 0
     assert names(clean_neo4j) == set()
+
+
+def test_index_timeout_reports_progress_then_fails(run: Any, clean_neo4j: Any) -> None:
+    """Indexes still POPULATING when --index-timeout runs out: one index.progress event per
+    waiting index, exit 1 naming them; a rerun with time to wait converges."""
+    # 100,000 values to index: population takes far longer than the one poll that
+    # --index-timeout 0 allows right after the last CREATE (measured: under 20% done).
+    cypher(clean_neo4j, "UNWIND range(1, $n) AS i CREATE (:ComputeNode {buffering_since: i})",
+           n=100_000)
+    r = run("apply", "--index-timeout", "0")
+    assert r.code == 1, r.stdout + r.stderr
+    [error] = r.of("error")
+    prefix = "indexes not ONLINE after 0 s: "
+    assert error["message"].startswith(prefix)
+    waiting = error["message"][len(prefix):].split(" — ")[0].split(", ")
+    assert "compute_buffering_since" in waiting
+    progress = r.of("index.progress")
+    assert sorted(e["object"] for e in progress) == sorted(waiting)
+    assert all(e["state"] == "POPULATING" and 0 <= e["percent"] < 100 for e in progress)
+    assert r.end["outcome"] == "failed"
+    assert r.end["done"] == ["compute_pk", "kafka_topic", "compute_tags", "queue_interval",
+                             "compute_buffering_since"]
+    again = run("apply")
+    assert again.code == 0, again.stdout + again.stderr
+    assert again.states() == {name: "present" for name in ALL}
