@@ -5,6 +5,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import cyclopts
@@ -29,26 +30,44 @@ app = cyclopts.App(
 CONNECTION = Group("Connection", sort_key=1)
 OUTPUT = Group("Output", sort_key=2)
 
-Uri = Annotated[str | None, Parameter(group=CONNECTION, help=(
-    "Bolt URI [env: NEO4J_URI; default neo4j://localhost:7687]."))]
-User = Annotated[str | None, Parameter(name=["--username", "-u"], group=CONNECTION, help=(
-    "User [env: NEO4J_USERNAME or NEO4J_USER; default neo4j]."))]
-Password = Annotated[str | None, Parameter(group=CONNECTION, help=(
-    "Password; visible in the process list [env: NEO4J_PASSWORD]."))]
-PasswordFile = Annotated[str | None, Parameter(group=CONNECTION, help=(
-    "File holding the password [env: NEO4J_PASSWORD_FILE]."))]
-Database = Annotated[str | None, Parameter(name=["--database", "-d"], group=CONNECTION, help=(
-    "Database [env: NEO4J_DATABASE; default: the user's home database]."))]
-TrustedCa = Annotated[str | None, Parameter(group=CONNECTION, help=(
-    "PEM file of CA certificates to trust [env: NEO4J_TRUSTED_CA]."))]
-Wait = Annotated[str | None, Parameter(group=CONNECTION, help=(
-    "Seconds to keep retrying an unreachable server [env: NEO4J_WAIT; default 0]."))]
-Timeout = Annotated[str | None, Parameter(group=CONNECTION, help=(
-    "Seconds allowed to connect and for each statement [env: NEO4J_TIMEOUT; default 30]."))]
-LogFormat = Annotated[Literal["auto", "json", "console"], Parameter(group=OUTPUT, help=(
-    "auto: JSON Lines unless stdout is a terminal."))]
-Debug = Annotated[bool, Parameter(group=OUTPUT, negative="", help=(
-    "Print a traceback on an internal error."))]
+
+@Parameter(name="*")  # flattened: its fields are top-level flags of each connected command
+@dataclass(frozen=True)
+class CommonFlags:
+    """The connection and output flags of apply, rollback and status."""
+
+    # Defaults stay None: settings.resolve() applies the environment, then the defaults.
+    uri: Annotated[str | None, Parameter(group=CONNECTION, help=(
+        "Bolt URI [env: NEO4J_URI; default neo4j://localhost:7687]."))] = None
+    username: Annotated[str | None, Parameter(name=["--username", "-u"], group=CONNECTION, help=(
+        "User [env: NEO4J_USERNAME or NEO4J_USER; default neo4j]."))] = None
+    password: Annotated[str | None, Parameter(group=CONNECTION, help=(
+        "Password; visible in the process list [env: NEO4J_PASSWORD]."))] = None
+    password_file: Annotated[str | None, Parameter(group=CONNECTION, help=(
+        "File holding the password [env: NEO4J_PASSWORD_FILE]."))] = None
+    database: Annotated[str | None, Parameter(name=["--database", "-d"], group=CONNECTION, help=(
+        "Database [env: NEO4J_DATABASE; default: the user's home database]."))] = None
+    trusted_ca: Annotated[str | None, Parameter(group=CONNECTION, help=(
+        "PEM file of CA certificates to trust [env: NEO4J_TRUSTED_CA]."))] = None
+    wait: Annotated[str | None, Parameter(group=CONNECTION, help=(
+        "Seconds to keep retrying an unreachable server [env: NEO4J_WAIT; default 0]."))] = None
+    timeout: Annotated[str | None, Parameter(group=CONNECTION, help=(
+        "Seconds allowed to connect and for each statement [env: NEO4J_TIMEOUT; default 30]."
+    ))] = None
+    log_format: Annotated[Literal["auto", "json", "console"], Parameter(group=OUTPUT, help=(
+        "auto: JSON Lines unless stdout is a terminal."))] = "auto"
+    debug: Annotated[bool, Parameter(group=OUTPUT, negative="", help=(
+        "Print a traceback on an internal error."))] = False
+
+    def common(self) -> commands.Common:
+        options = ConnectionOptions(uri=self.uri, username=self.username, password=self.password,
+                                    password_file=self.password_file, database=self.database,
+                                    trusted_ca=self.trusted_ca, wait=self.wait,
+                                    timeout=self.timeout)
+        return commands.Common(options, log_format=self.log_format, debug=self.debug)
+
+
+NO_FLAGS = CommonFlags()  # frozen, so one shared default instance is safe
 DryRun = Annotated[bool, Parameter(negative="", help=(
     "Read the catalog and log every statement as planned; change nothing."))]
 
@@ -71,16 +90,6 @@ def _seconds(_: object, tokens: Sequence[Token]) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{text!r} must be a finite number of seconds >= 0")
     return value
-
-
-def _common(uri: str | None, username: str | None, password: str | None,
-            password_file: str | None, database: str | None, trusted_ca: str | None,
-            wait: str | None, timeout: str | None, log_format: commands.LogFormat,
-            debug: bool) -> commands.Common:
-    options = ConnectionOptions(uri=uri, username=username, password=password,
-                                password_file=password_file, database=database,
-                                trusted_ca=trusted_ca, wait=wait, timeout=timeout)
-    return commands.Common(options, log_format=log_format, debug=debug)
 
 
 def _console() -> commands.Console:
@@ -120,17 +129,13 @@ def apply(
     dry_run: DryRun = False,
     index_timeout: Annotated[float, Parameter(converter=_seconds, help=(
         "Seconds to wait for the indexes to come ONLINE."))] = 300.0,
-    uri: Uri = None, username: User = None, password: Password = None,
-    password_file: PasswordFile = None, database: Database = None,
-    trusted_ca: TrustedCa = None, wait: Wait = None, timeout: Timeout = None,
-    log_format: LogFormat = "auto", debug: Debug = False,
+    flags: CommonFlags = NO_FLAGS,
 ) -> int:
     """Create the table's objects, await their indexes, verify each one.
 
     Creates with IF NOT EXISTS, waits until every index is ONLINE, then re-reads the catalog to
     prove each object exists with the expected definition."""
-    common = _common(uri, username, password, password_file, database, trusted_ca, wait,
-                     timeout, log_format, debug)
+    common = flags.common()
     target = commands.check_to(TABLE, to, TABLE.newest)
     return _run("apply", common,
                 lambda _: commands.apply_body(TABLE, target, dry_run, index_timeout),
@@ -145,16 +150,12 @@ def rollback(
     yes: Annotated[bool, Parameter(name=["--yes", "-y"], negative="", help=(
         "Do not ask for confirmation; required when not on a terminal."))] = False,
     dry_run: DryRun = False,
-    uri: Uri = None, username: User = None, password: Password = None,
-    password_file: PasswordFile = None, database: Database = None,
-    trusted_ca: TrustedCa = None, wait: Wait = None, timeout: Timeout = None,
-    log_format: LogFormat = "auto", debug: Debug = False,
+    flags: CommonFlags = NO_FLAGS,
 ) -> int:
     """Drop the table's objects, newest version first (the default command).
 
     Each object is dropped only where its live definition matches the table."""
-    common = _common(uri, username, password, password_file, database, trusted_ca, wait,
-                     timeout, log_format, debug)
+    common = flags.common()
     keep = commands.check_to(TABLE, to, 0)
 
     def precheck() -> None:
@@ -177,14 +178,10 @@ def status(
         "With --expect applied: the version that should be applied [default: newest]."))] = None,
     expect: Annotated[Literal["applied", "absent"] | None, Parameter(help=(
         "Exit 4 unless the database is in this state."))] = None,
-    uri: Uri = None, username: User = None, password: Password = None,
-    password_file: PasswordFile = None, database: Database = None,
-    trusted_ca: TrustedCa = None, wait: Wait = None, timeout: Timeout = None,
-    log_format: LogFormat = "auto", debug: Debug = False,
+    flags: CommonFlags = NO_FLAGS,
 ) -> int:
     """Report each table object as present, absent, mismatch or equivalent."""
-    common = _common(uri, username, password, password_file, database, trusted_ca, wait,
-                     timeout, log_format, debug)
+    common = flags.common()
     target = commands.check_to(TABLE, to, TABLE.newest)
     return _run("status", common, lambda _: commands.status_body(TABLE, target, expect),
                 dry_run=False, to=target)

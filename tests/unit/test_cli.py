@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import pty
 import signal
@@ -76,6 +77,33 @@ def test_bad_input_is_one_line_with_documented_code(args: tuple[str, ...], code:
     assert r.stderr.count("\n") == 1
     assert message in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("command", ["apply", "rollback", "status"])
+def test_connected_commands_share_one_flag_declaration(command: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """apply, rollback and status declare the ten connection and output flags once, as one
+    flattened dataclass, and pass them on unchanged."""
+    from neo4j_schema_rollback import cli, commands
+    from neo4j_schema_rollback.settings import ConnectionOptions
+
+    function = getattr(cli, command)
+    annotations = [p.annotation for p in inspect.signature(function).parameters.values()]
+    assert annotations.count(cli.CommonFlags) == 1
+    seen: list[commands.Common] = []
+    monkeypatch.setattr(cli, "_run", lambda _, common, *a, **k: seen.append(common) or 0)
+    assert cli.dispatch([command, "--uri", "bolt://h:1", "-u", "bob", "--password", "pw",
+                         "--password-file", "/pw", "-d", "db", "--trusted-ca", "/ca.pem",
+                         "--wait", "5", "--timeout", "9s", "--log-format", "json",
+                         "--debug"]) == 0
+    assert cli.dispatch([command]) == 0
+    assert seen == [
+        commands.Common(ConnectionOptions(uri="bolt://h:1", username="bob", password="pw",
+                                          password_file="/pw", database="db",
+                                          trusted_ca="/ca.pem", wait="5", timeout="9s"),
+                        log_format="json", debug=True),
+        commands.Common(ConnectionOptions(), log_format="auto", debug=False),
+    ]
 
 
 def test_version() -> None:
