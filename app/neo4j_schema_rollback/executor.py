@@ -68,7 +68,9 @@ def _auth(settings: ConnectionSettings) -> Any:
 
 
 def _one_line(text: str) -> str:
-    return "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+    joined = "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+    # Server and driver messages may quote user input (a URI's query): no escape sequences.
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in joined)
 
 
 def _error_fields(exc: BaseException) -> dict[str, Any]:

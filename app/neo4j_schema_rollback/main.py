@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 PROG = "neo4j-schema-rollback"
 
@@ -35,15 +36,28 @@ def _run(argv: list[str]) -> int:
     return dispatch(argv)
 
 
-def main() -> None:
-    code = run(sys.argv[1:])
+def main() -> NoReturn:
+    code = _flushed(run(sys.argv[1:]))
+    if getattr(sys, "frozen", False):
+        # The binary: everything is said and flushed, and the driver is closed (a statement
+        # thread abandoned after --timeout or a second signal may still wait on its socket; it
+        # has nothing left to say). Skip the interpreter's teardown, which frees every module's
+        # objects one by one and cost 70-80 ms of every run.
+        os._exit(code)
+    sys.exit(code)
+
+
+def _flushed(code: int) -> int:
+    """Flush stdout and stderr; a reader that went away turns success into exit 1."""
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = code or 1
-    sys.stderr.flush()
-    # Everything is said and flushed, the driver is closed and no thread holds work: skip the
-    # interpreter's teardown, which frees every module's objects one by one (the driver's
-    # lookup tables among them) and cost 70-80 ms of every run of the binary.
-    os._exit(code)
+    try:
+        if sys.stderr is not None:  # None when started with stderr closed (2>&-)
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # nobody is left to tell
+    return code

@@ -133,9 +133,10 @@ def parse_uri(text: str) -> tuple[Target, str | None, str | None]:
         raise bad("unexpected query or fragment")
     if "@" in parts.query:
         # A password with a bare '?' puts its rest, and the '@', here: which '@' ends the
-        # credentials cannot be told, so none of it is trusted or echoed.
-        raise bad("'@' after the host", "percent-encode special characters in the password, "
-                  "and '@' in the query as %40")
+        # credentials cannot be told, so none of it is trusted or echoed, not even the host.
+        raise UsageError(f"invalid URI '{scheme}://…': '@' after the host",
+                         hint="percent-encode special characters in the password, and '@' in "
+                         "the query as %40")
     user = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password is not None else None
     return Target(scheme, parts.hostname, port, parts.query), user, password

@@ -145,6 +145,8 @@ UNPACKED_UINT_16 = _UnpackedUInt16()
 
 PATCHES: tuple[Patch, ...] = (TIME_TABLES, TIME_DAYS_IN_YEAR, TIME_DAYS_IN_MONTH,
                               PACKSTREAM_TABLES)
+# A name each patched module defines only when patched: proof that the archive holds the patch.
+MARKERS = {"neo4j.time": "_LazyTable", "neo4j._codec.packstream.v1": "_PackedUInt16"}
 
 
 def patched_source(module: str, source: str) -> str:
@@ -182,3 +184,14 @@ def patch_modules(pure: list[tuple[str, str, str]], out: Path) -> list[tuple[str
     if found != modules:
         raise PatchError(f"modules to patch not bundled: {sorted(modules - found)}")
     return result
+
+
+def check_archive(pyz: str) -> None:
+    """Fail unless the built PYZ archive holds the patched code of every patched module."""
+    from PyInstaller.loader.pyimod01_archive import ZlibArchiveReader
+
+    archive = ZlibArchiveReader(pyz)
+    for module, marker in MARKERS.items():
+        code = archive.extract(module)
+        if marker not in code.co_names:
+            raise PatchError(f"{pyz}: {module} is not the patched copy (no {marker})")

@@ -9,7 +9,6 @@ ever skipped: a machine that cannot do it makes the tests fail or error.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
@@ -20,10 +19,9 @@ from typing import Any
 
 import pytest
 from db import cypher, env_for, names
-from tool import Result, check
+from tool import Result, check, ensure_binary
 
 ROOT = Path(__file__).resolve().parents[2]
-BINARY = ROOT / "dist" / "neo4j-schema-rollback"
 ROOTFS = ROOT / ".testbed" / "rootfs" / "bookworm"
 ALL = {"compute_pk", "kafka_topic", "compute_tags", "queue_interval", "compute_buffering_since"}
 NEWEST_FIRST = ["compute_buffering_since", "queue_interval", "compute_tags", "kafka_topic",
@@ -37,27 +35,10 @@ def _version() -> str:
     return match.group(1)
 
 
-def _sources() -> list[Path]:
-    """What the binary is built from: every file in app/ (byte code aside), the spec, the lock."""
-    files = [p for p in (ROOT / "app").rglob("*")
-             if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
-    return [*files, ROOT / "build" / "spec" / "neo4j-schema-rollback.spec", ROOT / "uv.lock"]
-
-
 @pytest.fixture(scope="session")
 def binary() -> Path:
-    """dist/neo4j-schema-rollback, (re)built by scripts/build-binary when missing or older than
-    any of its sources."""
-    lock = ROOT / ".testbed" / "build-binary.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # one build at a time across pytest sessions
-        newest = max(p.stat().st_mtime for p in _sources())
-        if not BINARY.exists() or BINARY.stat().st_mtime < newest:
-            subprocess.run([str(ROOT / "scripts" / "build-binary")], check=True, cwd=ROOT)
-            assert BINARY.exists(), "scripts/build-binary wrote no dist/neo4j-schema-rollback"
-            assert BINARY.stat().st_mtime >= newest, "the rebuilt binary is older than its sources"
-    return BINARY
+    """dist/neo4j-schema-rollback, (re)built when older than any of its sources."""
+    return ensure_binary()
 
 
 @pytest.fixture(scope="session")
@@ -195,6 +176,25 @@ def test_noexec_tmpdir_fails_loudly_and_an_exec_one_works(binary: Path, tmp_path
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[0] == f"neo4j-schema-rollback {_version()}"
     assert list(exec_dir.iterdir()) == [], "the run left its unpacked files behind"
+
+
+def test_closed_stdout_and_stderr(binary: Path, tmp_path: Path) -> None:
+    """The binary ends with os._exit after flushing: with stderr closed (`2>&-`) a run still
+    succeeds with all of its output; with the reader of stdout gone it is a quiet exit 1."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
+    normal = subprocess.run([str(binary), "statements"], capture_output=True, text=True,
+                            check=True, env=env)
+    r = subprocess.run([str(binary), "statements"], stdout=subprocess.PIPE, text=True,
+                       check=False, env=env, preexec_fn=lambda: os.close(2))
+    assert r.returncode == 0
+    assert r.stdout == normal.stdout != ""
+    read, write = os.pipe()
+    os.close(read)
+    gone = subprocess.run([str(binary), "statements"], stdout=write, stderr=subprocess.PIPE,
+                          text=True, check=False, env=env)
+    os.close(write)
+    assert gone.returncode == 1
+    assert gone.stderr == ""
 
 
 def _glibc_tuple(version: str) -> tuple[int, ...]:

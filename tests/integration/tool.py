@@ -7,6 +7,7 @@ valid event (in JSON mode), and no password ever appears anywhere.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -111,15 +112,34 @@ def module_tool() -> Tool:
 BINARY = ROOT / "dist" / "neo4j-schema-rollback"
 
 
-def binary_tool(scratch: Path) -> Tool:
-    """The frozen binary, run with no Python on PATH and no PYTHON* variables.
+def binary_sources() -> list[Path]:
+    """What the binary is built from: app/ (byte code aside), build/spec, the lock file."""
+    files = [path for path in (ROOT / "app").rglob("*")
+             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"]
+    spec = [path for path in (ROOT / "build" / "spec").iterdir()
+            if path.suffix in (".py", ".spec")]
+    return [*files, *spec, ROOT / "uv.lock"]
 
-    Built by scripts/build-binary when missing or older than the package's sources."""
-    sources = [*(ROOT / "app").rglob("*.py"), *(ROOT / "build" / "spec").glob("*"),
-               ROOT / "uv.lock"]
-    newest = max(path.stat().st_mtime for path in sources)
-    if not BINARY.exists() or BINARY.stat().st_mtime < newest:
-        subprocess.run([str(ROOT / "scripts" / "build-binary")], check=True, cwd=ROOT)
+
+def ensure_binary() -> Path:
+    """dist/neo4j-schema-rollback, (re)built by scripts/build-binary when missing or older than
+    any of its sources; one build at a time across pytest sessions."""
+    lock = ROOT / ".testbed" / "build-binary.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        newest = max(path.stat().st_mtime for path in binary_sources())
+        if not BINARY.exists() or BINARY.stat().st_mtime < newest:
+            subprocess.run([str(ROOT / "scripts" / "build-binary")], check=True, cwd=ROOT)
+            assert BINARY.exists(), "scripts/build-binary wrote no dist/neo4j-schema-rollback"
+            assert BINARY.stat().st_mtime >= newest, "the rebuilt binary is older than its sources"
+    return BINARY
+
+
+def binary_tool(scratch: Path) -> Tool:
+    """The frozen binary (see ensure_binary), run with no Python on PATH and no PYTHON*
+    variables."""
+    ensure_binary()
     empty_path = scratch / "no-python-bin"
     empty_path.mkdir(exist_ok=True)
     env = {"PATH": str(empty_path), "HOME": str(scratch), "TMPDIR": str(scratch)}

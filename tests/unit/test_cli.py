@@ -145,6 +145,16 @@ def test_closed_stdout_is_a_quiet_exit_1() -> None:
     assert r.stderr == ""
 
 
+def test_closed_stderr_changes_nothing() -> None:
+    """Started with stderr closed (`2>&-`), a run succeeds and prints all it would print."""
+    normal = subprocess.run([*PROG, "statements"], capture_output=True, text=True, check=True,
+                            env={"PATH": "/usr/bin:/bin"})
+    r = subprocess.run([*PROG, "statements"], stdout=subprocess.PIPE, text=True, check=False,
+                       env={"PATH": "/usr/bin:/bin"}, preexec_fn=lambda: os.close(2))
+    assert r.returncode == 0
+    assert r.stdout == normal.stdout != ""
+
+
 def test_a_query_the_driver_rejects_is_a_usage_error() -> None:
     """A routing context the driver refuses is exit 2 with one line, not an internal error."""
     r = subprocess.run([*PROG, "status", "--uri", "neo4j://127.0.0.1:1?address=x"],
@@ -154,6 +164,17 @@ def test_a_query_the_driver_rejects_is_a_usage_error() -> None:
     assert r.returncode == 2
     assert "the driver rejects the settings" in r.stderr
     assert "internal error" not in r.stdout + r.stderr
+
+
+def test_control_characters_in_a_rejected_query_are_escaped() -> None:
+    """The driver's message quotes the query: an escape sequence in it is printed escaped."""
+    r = subprocess.run([*PROG, "status", "--uri", "neo4j://127.0.0.1:1?a=\x1b[31mRED&a=2",
+                        "--log-format", "json"], capture_output=True, text=True, check=False,
+                       env={"PATH": "/usr/bin:/bin", "NEO4J_AUTH": "none"},
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 2
+    assert "\\x1b" in r.stderr
+    assert "\x1b" not in r.stdout + r.stderr
 
 
 def at_password_prompt(action: Callable[[subprocess.Popen[bytes], int], None]) -> tuple[int, str]:

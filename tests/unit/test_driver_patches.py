@@ -62,10 +62,11 @@ def time_ns() -> dict[str, Any]:
 ])
 def test_calendar_tables_hold_the_drivers_values(time_ns: dict[str, Any], patch_name: str,
                                                  table: str) -> None:
+    fresh = _patched(neo4j.time)[table]  # other tests fill the shared namespace's tables
+    assert type(fresh) is not dict
+    assert len(fresh) <= 3  # at import, only Date.min, Date.max and the Unix epoch
     eager = _eager(time_ns, getattr(patches, patch_name))[table]
     lazy = time_ns[table]
-    assert isinstance(eager, dict) and type(lazy) is not dict
-    assert len(lazy) <= 3  # at import, only Date.min, Date.max and the Unix epoch
     assert len(eager) in (9999, 9999 * 12)
     assert {key: lazy[key] for key in eager} == eager
 
@@ -176,3 +177,26 @@ def test_patch_modules_writes_packages_as_packages(tmp_path: Path) -> None:
 def test_patch_modules_fails_when_a_module_is_not_bundled(tmp_path: Path) -> None:
     with pytest.raises(patches.PatchError, match=r"not bundled: \['neo4j._codec"):
         patches.patch_modules([("neo4j.time", neo4j.time.__file__, "PYMODULE")], tmp_path)
+
+
+def _archive(tmp_path: Path, patched: bool) -> str:
+    from PyInstaller.archive.writers import ZlibArchiveWriter
+
+    toc = [("neo4j.time", neo4j.time.__file__, "PYMODULE"),
+           ("neo4j._codec.packstream.v1", packstream_v1.__file__, "PYMODULE")]
+    if patched:
+        toc = patches.patch_modules(toc, tmp_path / "patched")
+    pyz = str(tmp_path / "test.pyz")
+    code = {name: compile(Path(path).read_text(encoding="utf-8"), path, "exec")
+            for name, path, _ in toc}
+    ZlibArchiveWriter(pyz, toc, code)
+    return pyz
+
+
+def test_check_archive_accepts_the_patched_modules(tmp_path: Path) -> None:
+    patches.check_archive(_archive(tmp_path, patched=True))
+
+
+def test_check_archive_refuses_an_unpatched_driver(tmp_path: Path) -> None:
+    with pytest.raises(patches.PatchError, match=r"neo4j\.time is not the patched copy"):
+        patches.check_archive(_archive(tmp_path, patched=False))
