@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing itself costs the --version fast path ~10 ms in the binary
+    from typing import NoReturn
 
 PROG = "neo4j-schema-rollback"
 

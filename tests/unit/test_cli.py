@@ -116,6 +116,19 @@ def test_version() -> None:
                                                           "neo4j driver"]
 
 
+def test_version_imports_nothing_but_its_own_modules() -> None:
+    """The --version fast path, as in the binary (driver version baked in), loads only the
+    tool's entry modules: not even typing, re or enum (each is a cost on every probe)."""
+    code = ("import sys; before = set(sys.modules)\n"
+            "import neo4j_schema_rollback.build_info as info; info.DRIVER_VERSION = '6'\n"
+            "from neo4j_schema_rollback.main import run; run(['--version'])\n"
+            "print(' '.join(sorted(set(sys.modules) - before)), file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert set(r.stderr.split()) == {"__future__", "neo4j_schema_rollback",
+                                     "neo4j_schema_rollback.build_info",
+                                     "neo4j_schema_rollback.main"}
+
+
 @pytest.mark.parametrize(("args", "forbidden"), [
     (("--version",), ("neo4j", "structlog", "rich", "cyclopts")),
     (("statements",), ("neo4j", "structlog", "rich")),
