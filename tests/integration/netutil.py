@@ -109,3 +109,14 @@ class Forwarder:
             self._server.close()
         for thread in self._threads:
             thread.join(timeout=2)
+
+    @property
+    def uri(self) -> str:
+        return f"bolt://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Forwarder:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

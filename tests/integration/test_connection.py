@@ -153,8 +153,8 @@ def test_unreachable_port_with_wait_retries_until_the_deadline(tool: Tool) -> No
 
 def test_server_that_comes_up_during_wait(tool: Tool, neo4j_server: Any) -> None:
     """The port opens while the tool waits: it connects and succeeds."""
-    forwarder = Forwarder(int(neo4j_server.uri.rsplit(":", 1)[1]))
-    args = ("status", "--wait", "60", "--uri", f"bolt://127.0.0.1:{forwarder.port}")
+    forwarder = Forwarder(neo4j_server.port)  # opened only once the tool is waiting
+    args = ("status", "--wait", "60", "--uri", forwarder.uri)
     proc = tool.spawn(*args, env={"NEO4J_PASSWORD": neo4j_server.password})
     seen: list[str] = []
     try:

@@ -65,15 +65,9 @@ def test_connection_breaks_mid_rollback(tool: Tool, clean_neo4j: Any) -> None:
     dropped and the three not dropped, and a rerun drops the rest with exit 0."""
     env = env_for(clean_neo4j)
     assert tool.run("apply", env=env).code == 0
-    forwarder = Forwarder(int(clean_neo4j.uri.rsplit(":", 1)[1]),
-                          cut=on_drop(3, lambda: True))
-    forwarder.open()
-    try:
-        r = tool.run("rollback", "--yes", env={**env, "NEO4J_URI":
-                                                f"bolt://127.0.0.1:{forwarder.port}"},
+    with Forwarder(clean_neo4j.port, cut=on_drop(3, lambda: True)) as forwarder:
+        r = tool.run("rollback", "--yes", env={**env, "NEO4J_URI": forwarder.uri},
                      secrets=(clean_neo4j.password,))
-    finally:
-        forwarder.close()
     assert r.code == 1
     assert r.outcomes() == {"compute_buffering_since": "applied", "queue_interval": "applied",
                             "compute_tags": "failed", "kafka_topic": "skipped",
@@ -99,14 +93,9 @@ def test_server_killed_mid_rollback_then_restarted(tool: Tool, clean_fault_serve
         server.kill()
         return True
 
-    forwarder = Forwarder(server.port, cut=on_drop(3, crash))
-    forwarder.open()
-    try:
-        r = tool.run("rollback", "--yes", env={**env, "NEO4J_URI":
-                                                f"bolt://127.0.0.1:{forwarder.port}"},
+    with Forwarder(server.port, cut=on_drop(3, crash)) as forwarder:
+        r = tool.run("rollback", "--yes", env={**env, "NEO4J_URI": forwarder.uri},
                      secrets=(server.password,))
-    finally:
-        forwarder.close()
     assert r.code == 1
     assert r.end["done"] == ["compute_buffering_since", "queue_interval"]
     assert r.end["not_done"] == ["compute_tags", "kafka_topic", "compute_pk"]
@@ -139,15 +128,11 @@ def test_signal_mid_rollback_stops_between_statements(tool: Tool, clean_neo4j: A
         procs[0].send_signal(signum)
         return False  # the drop itself goes through
 
-    forwarder = Forwarder(int(clean_neo4j.uri.rsplit(":", 1)[1]), cut=on_drop(1, interrupt))
-    forwarder.open()
     args = ("rollback", "--yes")
-    try:
-        proc = tool.spawn(*args, env={**env, "NEO4J_URI": f"bolt://127.0.0.1:{forwarder.port}"})
+    with Forwarder(clean_neo4j.port, cut=on_drop(1, interrupt)) as forwarder:
+        proc = tool.spawn(*args, env={**env, "NEO4J_URI": forwarder.uri})
         procs.append(proc)
         r = finish(proc, [], args, secrets=(clean_neo4j.password,))
-    finally:
-        forwarder.close()
     assert r.code == code
     assert (r.end["outcome"], r.end["exit_code"]) == ("interrupted", code)
     done = r.end["done"]
