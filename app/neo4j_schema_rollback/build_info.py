@@ -16,6 +16,8 @@ import sys
 COMMIT = "unknown"
 BUILD_DATE = "unknown"
 DRIVER_VERSION: str | None = None  # set by the build; read from metadata otherwise
+OPENSSL_VERSION: str | None = None  # set by the build: ssl.OPENSSL_VERSION of what it bundles
+PYTHON_SOURCE: str | None = None  # set by the portable build: the Debian source of its CPython
 
 _RELEASE_LEVELS = {"alpha": "a", "beta": "b", "candidate": "rc"}
 
@@ -41,11 +43,17 @@ def python_version() -> str:
 
 
 def describe(tool_version: str) -> str:
-    """One line per fact: tool, commit, build date, Python, driver."""
-    return "\n".join([
+    """One line per fact: tool, commit, build date, Python, driver, and (binary) OpenSSL."""
+    python = f"{python_version()} ({sys.platform})"
+    if PYTHON_SOURCE:
+        python = f"{python_version()} ({sys.platform}; {PYTHON_SOURCE})"
+    lines = [
         f"neo4j-schema-rollback {tool_version}",
         f"commit: {COMMIT}",
         f"built: {BUILD_DATE}",
-        f"python: {python_version()} ({sys.platform})",
+        f"python: {python}",
         f"neo4j driver: {_driver_version()}",
-    ])
+    ]
+    if OPENSSL_VERSION:  # recorded at build time: --version must not import ssl
+        lines.append(f"openssl: {OPENSSL_VERSION}")
+    return "\n".join(lines)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,38 +112,107 @@ def module_tool() -> Tool:
     return Tool("module", [sys.executable, "-m", "neo4j_schema_rollback"])
 
 
-BINARY = ROOT / "dist" / "neo4j-schema-rollback"
+def version() -> str:
+    """The tool's version, from app/neo4j_schema_rollback/__init__.py."""
+    text = (ROOT / "app" / "neo4j_schema_rollback" / "__init__.py").read_text()
+    match = re.search(r'^__version__ = "(.*)"$', text, re.MULTILINE)
+    assert match, "no __version__ in app/neo4j_schema_rollback/__init__.py"
+    return match.group(1)
 
 
-def binary_sources() -> list[Path]:
-    """What the binary is built from: app/ (byte code aside), build/spec, the lock file."""
+HOST_BINARY = ROOT / "dist" / "neo4j-schema-rollback"
+
+
+def portable_binary(arch: str = "x86_64") -> Path:
+    """The release asset of `arch` (x86_64, arm64) that scripts/build-binary --portable writes."""
+    return ROOT / "dist" / f"neo4j-schema-rollback-{version()}-linux-{arch}"
+
+
+def binary_sources(portable: bool) -> list[Path]:
+    """What a binary is built from: app/ (byte code aside), build/spec, the lock file, the build
+    script, and for the portable binary build/portable too."""
     files = [path for path in (ROOT / "app").rglob("*")
              if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"]
-    spec = [path for path in (ROOT / "build" / "spec").iterdir()
-            if path.suffix in (".py", ".spec")]
-    return [*files, *spec, ROOT / "uv.lock"]
+    spec = [path for path in (ROOT / "build" / "spec").iterdir() if path.is_file()]
+    extra = [path for path in (ROOT / "build" / "portable").rglob("*")
+             if path.is_file()] if portable else []
+    return [*files, *spec, *extra, ROOT / "uv.lock", ROOT / "scripts" / "build-binary"]
 
 
-def ensure_binary() -> Path:
-    """dist/neo4j-schema-rollback, (re)built by scripts/build-binary when missing or older than
-    any of its sources; one build at a time across pytest sessions."""
+def ensure_binary(portable: bool = True, arch: str = "x86_64") -> Path:
+    """The binary under test, (re)built by scripts/build-binary when missing or older than any of
+    its sources; one build at a time across pytest sessions. The portable binary of `arch` (what
+    ships: `--portable --arch ARCH`) by default; the host build only for its own smoke tests."""
+    binary = portable_binary(arch) if portable else HOST_BINARY
+    command = [str(ROOT / "scripts" / "build-binary")]
+    if portable:
+        command += ["--portable", "--arch", arch]
     lock = ROOT / ".testbed" / "build-binary.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        newest = max(path.stat().st_mtime for path in binary_sources())
-        if not BINARY.exists() or BINARY.stat().st_mtime < newest:
-            subprocess.run([str(ROOT / "scripts" / "build-binary")], check=True, cwd=ROOT)
-            assert BINARY.exists(), "scripts/build-binary wrote no dist/neo4j-schema-rollback"
-            assert BINARY.stat().st_mtime >= newest, "the rebuilt binary is older than its sources"
-    return BINARY
+        newest = max(path.stat().st_mtime for path in binary_sources(portable))
+        if not binary.exists() or binary.stat().st_mtime < newest:
+            subprocess.run(command, check=True, cwd=ROOT)
+            assert binary.exists(), f"scripts/build-binary wrote no {binary}"
+            assert binary.stat().st_mtime >= newest, "the rebuilt binary is older than its sources"
+    return binary
+
+
+def make_rootfs(suite: str, arch: str | None = None, include: str | None = None) -> Path:
+    """A minimal Debian root without Python (scripts/make-rootfs: built once, then cached)."""
+    command = [str(ROOT / "scripts" / "make-rootfs"), "--suite", suite]
+    if arch:
+        command += ["--arch", arch]
+    if include:
+        command += ["--include", include]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"scripts/make-rootfs failed:\n{proc.stdout}{proc.stderr}"
+    root = Path(proc.stdout.strip().splitlines()[-1])
+    assert (root / ".complete").exists(), root
+    return root
+
+
+# Runs "$@" inside the root in a private mount namespace (every mount vanishes with the run):
+# the machine's temporary folder (the tests' scratch files, TMPDIR), the repository (read-only:
+# the binary, the test bed's CA files) and the host's name-resolution files are bound at their
+# own paths,
+# and the working directory is kept. Each step execs the next, so the process the test starts
+# IS the binary in the end: signals reach it directly.
+IN_ROOT = r"""
+root=$1; repo=$2; tmp=$3; shift 3
+$MOUNT -t proc proc "$root/proc"
+$MOUNT --bind "$tmp" "$root$tmp"
+$MOUNT -o bind,ro "$repo" "$root$repo"
+for f in /etc/hosts /etc/resolv.conf; do
+  [ -e "$f" ] && $MOUNT -o bind,ro "$f" "$root$f"
+done
+exec $CHROOT "$root" /bin/sh -c 'cd "$0" 2>/dev/null || cd /; exec "$@"' "$PWD" "$@"
+"""
+
+
+def root_command(root: Path, binary: Path) -> list[str]:
+    """The command prefix that runs `binary` inside `root` (see IN_ROOT)."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    for mount_point in (ROOT, tmp):
+        (root / str(mount_point).lstrip("/")).mkdir(parents=True, exist_ok=True)
+    for name in ("hosts", "resolv.conf"):
+        (root / "etc" / name).touch()
+    tools = {name: shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
+             for name in ("unshare", "mount", "chroot")}
+    missing = [name for name, path in tools.items() if path is None]
+    assert not missing, f"missing on this machine: {missing}"
+    script = IN_ROOT.replace("$MOUNT", str(tools["mount"])).replace("$CHROOT", str(tools["chroot"]))
+    return [str(tools["unshare"]), "--mount", "--propagation", "private", "/bin/sh", "-c", script,
+            "in-root", str(root), str(ROOT), str(tmp), str(binary)]
 
 
 def binary_tool(scratch: Path) -> Tool:
-    """The frozen binary (see ensure_binary), run with no Python on PATH and no PYTHON*
-    variables."""
-    ensure_binary()
+    """The portable binary (see ensure_binary) in a minimal Debian 11 (bullseye) root without
+    Python, with an environment of PATH (an empty folder), HOME and TMPDIR only, plus what
+    each test passes (the connection variables)."""
+    binary = ensure_binary()
     empty_path = scratch / "no-python-bin"
     empty_path.mkdir(exist_ok=True)
     env = {"PATH": str(empty_path), "HOME": str(scratch), "TMPDIR": str(scratch)}
-    return Tool("binary", [str(BINARY)], env=env)
+    return Tool("binary", root_command(make_rootfs("bullseye"), binary), env=env)

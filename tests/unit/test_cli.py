@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import platform
 import pty
 import signal
 import subprocess
@@ -127,6 +128,24 @@ def test_version_imports_nothing_but_its_own_modules() -> None:
     assert set(r.stderr.split()) == {"__future__", "neo4j_schema_rollback",
                                      "neo4j_schema_rollback.build_info",
                                      "neo4j_schema_rollback.main"}
+
+
+def test_version_of_a_portable_build_names_its_cpython_source_and_openssl() -> None:
+    """With the values a portable build records, --version adds the Debian source of its
+    CPython to the python line and an `openssl:` line, still without importing ssl."""
+    code = ("import sys\n"
+            "import neo4j_schema_rollback.build_info as info\n"
+            "info.DRIVER_VERSION = '6.4.1'\n"
+            "info.OPENSSL_VERSION = 'OpenSSL 3.5.7 28 Oct 2025'\n"
+            "info.PYTHON_SOURCE = 'Debian python3.11 3.11.2-6+deb12u8'\n"
+            "from neo4j_schema_rollback.main import run; run(['--version'])\n"
+            "print('ssl' in sys.modules, file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = r.stdout.splitlines()
+    assert lines[3] == (f"python: {platform.python_version()} "
+                        f"({sys.platform}; Debian python3.11 3.11.2-6+deb12u8)")
+    assert lines[4:] == ["neo4j driver: 6.4.1", "openssl: OpenSSL 3.5.7 28 Oct 2025"]
+    assert r.stderr.strip() == "False"
 
 
 @pytest.mark.parametrize(("args", "forbidden"), [
