@@ -8,11 +8,22 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-from images import ARCHES, ROOT, SOURCE_LABEL, OciArchive, archive, build_image, podman, version
+from images import (
+    ARCHES,
+    ROOT,
+    SOURCE_LABEL,
+    OciArchive,
+    archive,
+    build_image,
+    container_tools,
+    podman,
+    version,
+)
 from images import loaded as loaded_image
 
 BINARY = "usr/local/bin/neo4j-schema-rollback"
@@ -233,3 +244,24 @@ def test_podman_image_inspect(arch: str) -> None:
     assert info["Config"]["Entrypoint"] == ["/" + BINARY]
     assert info["Labels"]["org.opencontainers.image.version"] == version()
     assert info["Labels"]["org.opencontainers.image.licenses"] == "MIT"
+
+
+def test_the_archives_merge_into_one_index_that_skopeo_copies_unchanged(tmp_path: Path) -> None:
+    """build/image/oci_index.py lays every archive's manifest into one image index;
+    `skopeo copy --all --preserve-digests` (as release.yml pushes) keeps every digest."""
+    container_tools()
+    archives = [str(archive(arch)) for arch in ARCHES]
+    merged = subprocess.run([sys.executable, str(ROOT / "build" / "image" / "oci_index.py"),
+                             str(tmp_path / "layout"), "1", *archives],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    copy = subprocess.run(["skopeo", "copy", "--quiet", "--all", "--preserve-digests",
+                           f"oci:{tmp_path / 'layout'}:1", f"oci:{tmp_path / 'copy'}:1"],
+                          capture_output=True, text=True, check=False)
+    assert copy.returncode == 0, copy.stderr
+    raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{tmp_path / 'copy'}:1"],
+                         capture_output=True, check=True).stdout
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == merged
+    index = json.loads(raw)
+    assert [m["digest"] for m in index["manifests"]] == [
+        OciArchive.read(Path(a)).digest for a in archives]
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == list(ARCHES)
