@@ -1,0 +1,135 @@
+"""scripts/release: every Linux asset in dist/release, SHA256SUMS of each, and a CycloneDX SBOM
+per binary and per image that names exactly what the asset holds (read here from the asset
+itself: the binary's PyInstaller archive, the image's layer)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from images import ARCHES, BINARY_ARCH, ROOT, SOURCE_LABEL, OciArchive, asset, version
+from PyInstaller.archive.readers import CArchiveReader  # type: ignore[import-untyped]
+
+PROPERTY = "neo4j-schema-rollback"
+arches = pytest.mark.parametrize("arch", ARCHES)
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scripts/release --no-build over the release binaries of both architectures."""
+    for arch in ARCHES:
+        asset(arch)
+    out = tmp_path_factory.mktemp("release")
+    proc = subprocess.run([str(ROOT / "scripts" / "release"), "--no-build", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, check=False, timeout=1800,
+                          env={**os.environ, "NSR_SOURCE": SOURCE_LABEL})
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def names(arch: str) -> tuple[str, str]:
+    v = version()
+    return (f"neo4j-schema-rollback-{v}-linux-{BINARY_ARCH[arch]}",
+            f"neo4j-schema-rollback-{v}-oci-{arch}.tar")
+
+
+def sbom(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(path.read_text())
+    assert (doc["bomFormat"], doc["specVersion"]) == ("CycloneDX", "1.5")
+    return doc
+
+
+def props(component: dict[str, Any], name: str) -> list[str]:
+    return [p["value"] for p in component.get("properties", [])
+            if p["name"] == f"{PROPERTY}:{name}"]
+
+
+def test_release_holds_every_linux_asset_and_its_sums(release: Path) -> None:
+    """Both binaries, both image archives, an SBOM for each, and SHA256SUMS with the right sum
+    of every other file."""
+    expected = {"SHA256SUMS"}
+    for arch in ARCHES:
+        for asset_name in names(arch):
+            expected |= {asset_name, f"{asset_name}.cdx.json"}
+    assert {p.name for p in release.iterdir()} == expected
+    sums = dict(reversed(line.split("  ", 1)) for line in
+                (release / "SHA256SUMS").read_text().splitlines())
+    assert set(sums) == expected - {"SHA256SUMS"}
+    for name, digest in sums.items():
+        assert hashlib.sha256((release / name).read_bytes()).hexdigest() == digest, name
+
+
+@arches
+def test_binary_sbom_names_exactly_what_its_archive_holds(release: Path, arch: str) -> None:
+    """Native libraries and extension modules as in the archive; a component for every Python
+    package whose modules are in the PYZ, at the build environment's version; glibc only as a
+    requirement."""
+    binary = release / names(arch)[0]
+    doc = sbom(release / f"{binary.name}.cdx.json")
+    subject = doc["metadata"]["component"]
+    assert subject["hashes"] == [{"alg": "SHA-256",
+                                  "content": hashlib.sha256(binary.read_bytes()).hexdigest()}]
+    glibc = subprocess.run([str(ROOT / "scripts" / "check-glibc"), str(binary)],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert props(subject, "requires") == [f"glibc>={glibc}"]
+    components = doc["components"]
+    assert not [c for c in components if c["name"] in ("glibc", "libc6", "libc.so.6")]
+
+    reader = CArchiveReader(str(binary))
+    entries = {name for name, entry in reader.toc.items() if entry[-1] == "b"}
+    dynload = {e for e in entries if "/lib-dynload/" in e}
+    [cpython] = [c for c in components if c["name"] == "cpython"]
+    assert set(props(cpython, "archive-entry")) == dynload
+    libs = [c for c in components if c["bom-ref"].startswith("lib:")]
+    assert {e for c in libs for e in props(c, "archive-entry")} == entries - dynload
+    record = json.loads(Path(f"{ROOT}/dist/{binary.name}.sources.json").read_text())
+    for c in libs:
+        source = record["libraries"][c["name"]]
+        assert props(c, "debian-source") == [source["debian_source"]]
+        assert c["version"] == source["upstream_version"]
+
+    pyz = next(name for name, entry in reader.toc.items() if entry[-1] == "z")
+    modules = {key.split(".")[0] for key in reader.open_embedded_archive(pyz).toc}
+    third_party = {m for m in modules if m not in sys.stdlib_module_names
+                   and m != "neo4j_schema_rollback"}
+    dists = [c for c in components if c["bom-ref"].startswith("pypi:")]
+    claimed = [m for c in dists for m in props(c, "module")]
+    assert sorted(claimed) == sorted(third_party)
+    site = next((ROOT / "build" / "work" / "venv" / "lib").glob("python3.*/site-packages"))
+    installed = {d.metadata["Name"]: d.version for d in metadata.distributions(path=[str(site)])}
+    for c in dists:
+        assert c["version"] == installed[c["name"]], c["name"]
+        assert c["purl"] == f"pkg:pypi/{c['name'].lower()}@{c['version']}"
+    assert any(c["name"].lower() == "pyinstaller" for c in dists)
+
+
+@arches
+def test_image_sbom_names_every_package_of_its_dpkg_status(release: Path, arch: str) -> None:
+    """The image's SBOM: each Debian package of the layer's dpkg status at its version and
+    architecture, and the binary it carries (the release binary, by hash)."""
+    binary_name, archive_name = names(arch)
+    archive = release / archive_name
+    doc = sbom(release / f"{archive_name}.cdx.json")
+    assert doc["metadata"]["component"]["hashes"][0]["content"] == \
+        hashlib.sha256(archive.read_bytes()).hexdigest()
+    image = OciArchive.read(archive)
+    paragraphs = [p for p in image.text("var/lib/dpkg/status").split("\n\n") if p.strip()]
+    binary = image.layer["usr/local/bin/neo4j-schema-rollback"][1]
+    packages = set()
+    for p in paragraphs:
+        fields = dict(line.split(": ", 1) for line in p.splitlines()
+                      if ": " in line and not line.startswith(" "))
+        packages.add((fields["Package"], fields["Version"], fields["Architecture"]))
+    debs = {(c["name"], c["version"], c["purl"].rsplit("arch=", 1)[1])
+            for c in doc["components"] if c["bom-ref"].startswith("deb:")}
+    assert debs == packages
+    [app] = [c for c in doc["components"] if c["bom-ref"] == "binary"]
+    assert app["hashes"][0]["content"] == hashlib.sha256(binary).hexdigest() == \
+        hashlib.sha256((release / binary_name).read_bytes()).hexdigest()
