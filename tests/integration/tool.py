@@ -191,6 +191,13 @@ exec $CHROOT "$root" /bin/sh -c 'cd "$0" 2>/dev/null || cd /; exec "$@"' "$PWD" 
 """
 
 
+def system_tool(name: str) -> str:
+    """The path of a system program (chroot, mount...), also where sbin is not on PATH."""
+    path = shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
+    assert path, f"{name} is missing on this machine"
+    return path
+
+
 def root_command(root: Path, binary: Path) -> list[str]:
     """The command prefix that runs `binary` inside `root` (see IN_ROOT)."""
     tmp = Path(tempfile.gettempdir()).resolve()
@@ -198,10 +205,7 @@ def root_command(root: Path, binary: Path) -> list[str]:
         (root / str(mount_point).lstrip("/")).mkdir(parents=True, exist_ok=True)
     for name in ("hosts", "resolv.conf"):
         (root / "etc" / name).touch()
-    tools = {name: shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
-             for name in ("unshare", "mount", "chroot")}
-    missing = [name for name, path in tools.items() if path is None]
-    assert not missing, f"missing on this machine: {missing}"
+    tools = {name: system_tool(name) for name in ("unshare", "mount", "chroot")}
     script = IN_ROOT.replace("$MOUNT", str(tools["mount"])).replace("$CHROOT", str(tools["chroot"]))
     return [str(tools["unshare"]), "--mount", "--propagation", "private", "/bin/sh", "-c", script,
             "in-root", str(root), str(ROOT), str(tmp), str(binary)]
