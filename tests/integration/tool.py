@@ -175,8 +175,8 @@ def make_rootfs(suite: str, arch: str | None = None, include: str | None = None)
 
 # Runs "$@" inside the root in a private mount namespace (every mount vanishes with the run):
 # the machine's temporary folder (the tests' scratch files, TMPDIR), the repository (read-only:
-# the binary, the test bed's CA files) and the host's name-resolution files are bound at their
-# own paths,
+# the binary, the test bed's CA files), the host's name-resolution files and CA store
+# (/etc/ssl/certs, as any host with ca-certificates has) are bound at their own paths,
 # and the working directory is kept. Each step execs the next, so the process the test starts
 # IS the binary in the end: signals reach it directly.
 IN_ROOT = r"""
@@ -184,7 +184,7 @@ root=$1; repo=$2; tmp=$3; shift 3
 $MOUNT -t proc proc "$root/proc"
 $MOUNT --bind "$tmp" "$root$tmp"
 $MOUNT -o bind,ro "$repo" "$root$repo"
-for f in /etc/hosts /etc/resolv.conf; do
+for f in /etc/hosts /etc/resolv.conf /etc/ssl/certs; do
   [ -e "$f" ] && $MOUNT -o bind,ro "$f" "$root$f"
 done
 exec $CHROOT "$root" /bin/sh -c 'cd "$0" 2>/dev/null || cd /; exec "$@"' "$PWD" "$@"
@@ -205,6 +205,7 @@ def root_command(root: Path, binary: Path) -> list[str]:
         (root / str(mount_point).lstrip("/")).mkdir(parents=True, exist_ok=True)
     for name in ("hosts", "resolv.conf"):
         (root / "etc" / name).touch()
+    (root / "etc" / "ssl" / "certs").mkdir(parents=True, exist_ok=True)
     tools = {name: system_tool(name) for name in ("unshare", "mount", "chroot")}
     script = IN_ROOT.replace("$MOUNT", str(tools["mount"])).replace("$CHROOT", str(tools["chroot"]))
     return [str(tools["unshare"]), "--mount", "--propagation", "private", "/bin/sh", "-c", script,
