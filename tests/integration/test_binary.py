@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from db import cypher, env_for, names
-from tool import Result, check, ensure_binary, make_rootfs, root_command, system_tool, version
+from tool import Result, ensure_binary, in_root, make_rootfs, system_tool, version
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL = {"compute_pk", "kafka_topic", "compute_tags", "queue_interval", "compute_buffering_since"}
@@ -42,23 +42,6 @@ def binary() -> Path:
 def rootfs(request: pytest.FixtureRequest) -> Path:
     """A minimal Debian root without Python, of each suite (built once, then cached)."""
     return make_rootfs(request.param)
-
-
-def in_root(rootfs: Path, binary: Path, *args: str, env: dict[str, str] | None = None,
-            secrets: tuple[str, ...] = ()) -> Result:
-    """The binary inside the root with exactly `env` (nothing else: no PATH, no HOME); JSON
-    output is checked against the event schema, and no output may hold a secret or a
-    traceback."""
-    proc = subprocess.run([*root_command(rootfs, binary), *args], env=env or {},
-                          capture_output=True, text=True, timeout=300, check=False,
-                          stdin=subprocess.DEVNULL)
-    result = Result(proc.returncode, proc.stdout, proc.stderr)
-    if "json" in args:
-        return check(result, args, secrets)
-    for secret in secrets:
-        assert secret not in result.stdout + result.stderr, "a secret leaked"
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
 
 
 def test_rootfs_has_no_python(rootfs: Path) -> None:

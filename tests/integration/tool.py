@@ -221,3 +221,20 @@ def binary_tool(scratch: Path) -> Tool:
     empty_path.mkdir(exist_ok=True)
     env = {"PATH": str(empty_path), "HOME": str(scratch), "TMPDIR": str(scratch)}
     return Tool("binary", root_command(make_rootfs("bullseye"), binary), env=env)
+
+
+def in_root(rootfs: Path, binary: Path, *args: str, env: dict[str, str] | None = None,
+            secrets: tuple[str, ...] = ()) -> Result:
+    """The binary inside the root with exactly `env` (nothing else: no PATH, no HOME); JSON
+    output is checked against the event schema, and no output may hold a secret or a
+    traceback."""
+    proc = subprocess.run([*root_command(rootfs, binary), *args], env=env or {},
+                          capture_output=True, text=True, timeout=300, check=False,
+                          stdin=subprocess.DEVNULL)
+    result = Result(proc.returncode, proc.stdout, proc.stderr)
+    if "json" in args:
+        return check(result, args, secrets)
+    for secret in secrets:
+        assert secret not in result.stdout + result.stderr, "a secret leaked"
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
