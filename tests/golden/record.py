@@ -90,7 +90,8 @@ def offline_scenarios() -> list[Scenario]:
 
 def connected_scenarios() -> list[Scenario]:
     def s(name: str, *argv: str, **kw: Any) -> Scenario:
-        return Scenario(name, (*argv, "--log-format", "json"), **kw)
+        fmt = () if "--log-format" in argv else ("--log-format", "json")
+        return Scenario(name, (*argv, *fmt), **kw)
 
     return [
         s("status empty", "status", clean=True),
@@ -157,7 +158,7 @@ _STORE_IDS = [(re.compile(r"Index\( id=\d+"), "Index( id=N"),
 
 def normalise(result: Result, scenario: Scenario, server: testbed.Server | None) -> str:
     stdout = result.stdout
-    if "json" in scenario.argv and stdout.startswith("{"):
+    if stdout.startswith("{"):  # JSON Lines: --log-format json, or auto with stdout piped
         body = "\n".join(normalise_events(stdout.splitlines()))
     else:
         body = _CONSOLE_VARYING.sub(r"\1=0", _CONSOLE_TIME.sub("HH:MM:SS ", stdout)).rstrip("\n")
