@@ -40,10 +40,12 @@ def python_version() -> str:
     return text
 
 
-def describe(tool_version: str) -> str:
-    """One line per fact: tool, commit, build date, Python, driver."""
+def version_text() -> str:
+    """What --version prints: one line per fact: tool, commit, build date, Python, driver."""
+    from . import PROG, __version__
+
     return "\n".join([
-        f"neo4j-schema-rollback {tool_version}",
+        f"{PROG} {__version__}",
         f"commit: {COMMIT}",
         f"built: {BUILD_DATE}",
         f"python: {python_version()} ({sys.platform})",

@@ -62,6 +62,16 @@ DIALECT_4_4 = Dialect(name="neo4j-4.4", default_index_type="BTREE")
 DIALECT_5 = Dialect(name="neo4j-5", default_index_type="RANGE")
 
 
+@dataclass(frozen=True)
+class Server:
+    """What a server said about itself on connect, and the dialect chosen for it."""
+
+    agent: str
+    version: ServerVersion
+    edition: str
+    dialect: Dialect
+
+
 def dialect_for(version: ServerVersion) -> Dialect:
     """Pick the dialect for a server, refusing versions older than 4.4."""
     if version < OLDEST_SUPPORTED:

@@ -62,7 +62,7 @@ def test_statements_rollback_to_1_for_4_4() -> None:
     (("rollback", "--to", "-0.5"), 2, "'-0.5' is not a whole number"),
     (("status", "--to", "1.5"), 2, "'1.5' is not a whole number"),
     (("apply", "--index-timeout", "inf"), 2,
-     "Invalid value for --index-timeout: 'inf' must be a finite number of seconds >= 0"),
+     "--index-timeout: 'inf' must be a finite number of seconds >= 0"),
     (("apply", "--index-timeout", "1e309"), 2, "'1e309' must be a finite number of seconds"),
     (("apply", "--index-timeout", "nan"), 2, "'nan' must be a finite number of seconds >= 0"),
     (("apply", "--index-timeout", "-1"), 2, "'-1' must be a finite number of seconds >= 0"),
@@ -84,25 +84,25 @@ def test_connected_commands_share_one_flag_declaration(command: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """apply, rollback and status declare the ten connection and output flags once, as one
     flattened dataclass, and pass them on unchanged."""
-    from neo4j_schema_rollback import cli, commands
+    from neo4j_schema_rollback import cli, session
     from neo4j_schema_rollback.settings import ConnectionOptions
 
     function = getattr(cli, command)
     annotations = [p.annotation for p in inspect.signature(function).parameters.values()]
     assert annotations.count(cli.CommonFlags) == 1
-    seen: list[commands.Common] = []
-    monkeypatch.setattr(cli, "_run", lambda _, common, *a, **k: seen.append(common) or 0)
+    seen: list[session.Common] = []
+    monkeypatch.setattr(session, "connected", lambda _, common, *a, **k: seen.append(common) or 0)
     assert cli.dispatch([command, "--uri", "bolt://h:1", "-u", "bob", "--password", "pw",
                          "--password-file", "/pw", "-d", "db", "--trusted-ca", "/ca.pem",
                          "--wait", "5", "--timeout", "9s", "--log-format", "json",
                          "--debug"]) == 0
     assert cli.dispatch([command]) == 0
     assert seen == [
-        commands.Common(ConnectionOptions(uri="bolt://h:1", username="bob", password="pw",
-                                          password_file="/pw", database="db",
-                                          trusted_ca="/ca.pem", wait="5", timeout="9s"),
-                        log_format="json", debug=True),
-        commands.Common(ConnectionOptions(), log_format="auto", debug=False),
+        session.Common(ConnectionOptions(uri="bolt://h:1", username="bob", password="pw",
+                                         password_file="/pw", database="db",
+                                         trusted_ca="/ca.pem", wait="5", timeout="9s"),
+                       log_format="json", debug=True),
+        session.Common(ConnectionOptions(), log_format="auto", debug=False),
     ]
 
 
