@@ -171,11 +171,8 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
                           timeout=300, check=False, env=env)
 
 
-SAME_LINE = [
-    pytest.param("4.4", "4.4", marks=pytest.mark.neo4j_4_4, id="neo4j-4.4"),
-    pytest.param("5", "5", marks=pytest.mark.neo4j_5, id="neo4j-5"),
-    pytest.param("calver", "calver", marks=pytest.mark.neo4j_calver, id="neo4j-calver"),
-]
+SAME_LINE = [pytest.param(name, name, marks=getattr(pytest.mark, line.marker), id=f"neo4j-{name}")
+             for name, line in testbed.LINES.items()]
 """``neo4j_server`` and ``fault_server`` on the same line (the order and ids of their params)."""
 
 
