@@ -361,23 +361,23 @@ def test_named_instances_get_their_own_stable_ports(
 ) -> None:
     """Port choice without starting a server: distinct, outside the lines' default ports,
     the same again for the same name, another one when that is taken."""
-    from testbed import server as srv
+    from testbed import launch, state
 
     monkeypatch.setenv("NEO4J_TESTBED_DIR", str(tmp_path))
     defaults = {line.default_port for line in testbed.LINES.values()}
     ports = {}
     for name in ("5-a", "5-b", "calver-a"):
         (tmp_path / name).mkdir()
-        ports[name] = srv._pick_port(name)
-        srv._write_meta(name, name.split("-")[0], ports[name])  # what a start reserves
+        ports[name] = launch.pick_port(name)
+        state.write_meta(name, name.split("-")[0], ports[name])  # what a start reserves
     assert len(set(ports.values())) == 3 and not set(ports.values()) & defaults
-    assert all(srv.NAMED_PORT_BASE <= p < srv.NAMED_PORT_BASE + srv.NAMED_PORT_SPAN
+    assert all(launch.NAMED_PORT_BASE <= p < launch.NAMED_PORT_BASE + launch.NAMED_PORT_SPAN
                for p in ports.values())
-    assert srv._pick_port("5-a") == ports["5-a"]
+    assert launch.pick_port("5-a") == ports["5-a"]
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", ports["5-a"]))
         blocker.listen()
-        moved = srv._pick_port("5-a")
+        moved = launch.pick_port("5-a")
     assert moved != ports["5-a"] and moved not in ports.values()
     with pytest.raises(testbed.TestbedError, match="belongs to the default instance"):
         testbed.start("5", name="4.4")

@@ -126,3 +126,13 @@ def test_every_duration_source_refuses_the_same_inputs(source: str, text: str) -
     assert events[1]["exit_code"] == 2
     assert err.startswith(f"neo4j-schema-rollback: error: {source}: {text!r} ")
     assert err.count("\n") == 1
+
+
+def test_the_test_bed_reads_its_environment_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JVM heap comes from NEO4J_TESTBED_HEAP at launch time, not at import."""
+    from testbed import launch
+
+    monkeypatch.setenv("NEO4J_TESTBED_HEAP", "321m")
+    assert "-Xmx321m" in launch.jvm_args([], Path("/launcher"))
+    monkeypatch.delenv("NEO4J_TESTBED_HEAP")
+    assert f"-Xmx{launch.DEFAULT_HEAP}" in launch.jvm_args([], Path("/launcher"))
