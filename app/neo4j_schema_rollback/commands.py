@@ -61,7 +61,6 @@ def apply(run: Run, *, to: int | None = None, dry_run: bool = False,
                            DEFAULT_INDEX_TIMEOUT)
     run.start(to=target, dry_run=dry_run)
     db = run.connect()
-    assert run.server is not None
     wanted = table.up_to(target)
     steps = plan_apply(wanted, db.read_catalog(), run.server.dialect)
     run_steps(steps, run.sink(dry_run), stop=run.stop,
@@ -88,7 +87,6 @@ def rollback(run: Run, *, to: int = 0, yes: bool = False, dry_run: bool = False)
         raise UsageError("rollback drops schema objects: pass --yes to confirm when not "
                          "on a terminal, or --dry-run to preview")
     db = run.connect()
-    assert run.server is not None
     unwanted = table.above(keep)
     catalog = db.read_catalog()
     steps = plan_rollback(unwanted, catalog, run.server.dialect)

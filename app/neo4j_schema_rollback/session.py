@@ -22,6 +22,7 @@ from . import PROG, __version__, events
 from .catalog import Catalog
 from .dialect import Server
 from .errors import OUTCOMES, ExitCode, ToolError, UsageError, describe, exit_code_of, is_bug
+from .plan import Assessment
 from .runner import DryRunSink, Progress, Sink
 from .settings import ConnectionOptions, ConnectionSettings, duration, resolve
 from .signals import StopFlag, ctrl_c_interrupts, stop_on_signals
@@ -130,7 +131,7 @@ class Run:
         self._connect = connect
         self._settings: ConnectionSettings | None = None
         self._db: Database | None = None
-        self.server: Server | None = None
+        self._server: Server | None = None
         self._started = time.monotonic()
         self._log: events.EventLog | None = None
         self.format: str | None = None
@@ -172,8 +173,14 @@ class Run:
         server = self._db.open()
         self.emit(events.SERVER, agent=server.agent, version=str(server.version),
                   edition=server.edition, dialect=server.dialect.name)
-        self.server = server
+        self._server = server
         return self._db
+
+    @property
+    def server(self) -> Server:
+        """What the database said about itself on connect."""
+        assert self._server is not None, "connect() first"
+        return self._server
 
     def sink(self, dry_run: bool) -> Sink:
         """The dry-run sink, or the database's own."""
@@ -203,8 +210,8 @@ class Run:
                   cypher=cypher, outcome=outcome, duration_ms=duration_ms,
                   **{k: v for k, v in fields.items() if v not in (None, {}, [])})
 
-    def object(self, found: Any, *, good: bool) -> None:
-        """Log one table object's state (an Assessment)."""
+    def object(self, found: Assessment, *, good: bool) -> None:
+        """Log one table object's state."""
         self.emit(events.OBJECT, level="info" if good else "warning", object=found.obj.name,
                   kind=found.obj.kind.value, version=found.obj.version,
                   state=found.state.value, detail=found.detail(),
