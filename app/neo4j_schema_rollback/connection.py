@@ -23,11 +23,12 @@ from .catalog import Catalog
 from .dialect import Server, ServerVersion, UnsupportedServer, dialect_for
 from .errors import ConnectionFailed, Interrupted, ServerTooOld, StatementFailed, UsageError
 from .plan import Step
-from .runner import LiveSink, Sink
+from .runner import LiveSink
 from .settings import ConnectionSettings
 from .table import SchemaObject
 
 if TYPE_CHECKING:
+    from .runner import Sink
     from .session import Run
 
 SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD *"

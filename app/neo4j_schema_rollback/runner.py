@@ -13,23 +13,23 @@ from typing import IO, TYPE_CHECKING, Protocol
 from .errors import Interrupted, StatementFailed
 from .plan import Decision, Step
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: a Protocol class costs every start, `statements` included
     from .connection import Connection
     from .session import Run
     from .signals import StopFlag
 
+    class Sink(Protocol):
+        """Where the steps of a run go; called once per step, in the plan's order."""
 
-class Sink(Protocol):
-    """Where the steps of a run go; called once per step, in the plan's order."""
+        def send(self, step: Step) -> str:
+            """Carry out a SEND step and return its outcome: applied, skipped (the server
+            changed nothing) or planned. Raise StatementFailed, or Interrupted by a second
+            signal."""
+            ...
 
-    def send(self, step: Step) -> str:
-        """Carry out a SEND step and return its outcome: applied, skipped (the server changed
-        nothing) or planned. Raise StatementFailed, or Interrupted by a second signal."""
-        ...
-
-    def note(self, step: Step, outcome: str, reason: str | None) -> None:
-        """Record a step that is not sent: skipped or refused, and why."""
-        ...
+        def note(self, step: Step, outcome: str, reason: str | None) -> None:
+            """Record a step that is not sent: skipped or refused, and why."""
+            ...
 
 
 @dataclass

@@ -16,17 +16,44 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import IO, Any, Concatenate, ParamSpec, Protocol
+from typing import IO, TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol
 
 from . import PROG, __version__, events
 from .catalog import Catalog
 from .dialect import Server
 from .errors import OUTCOMES, ExitCode, ToolError, UsageError, describe, exit_code_of, is_bug
 from .plan import Assessment
-from .runner import DryRunSink, Progress, Sink
+from .runner import DryRunSink, Progress
 from .settings import ConnectionOptions, ConnectionSettings, duration, resolve
 from .signals import StopFlag, ctrl_c_interrupts, stop_on_signals
 from .table import QMTL_DAGMANAGER, SchemaObject, Table
+
+if TYPE_CHECKING:  # types only: a Protocol class costs every start, `statements` included
+    from .runner import Sink
+
+    class Database(Protocol):
+        """What a command may ask of the database it runs against (the live one: Connection)."""
+
+        def open(self) -> Server:
+            """Connect and identify the server."""
+            ...
+
+        def read_catalog(self) -> Catalog:
+            """The live constraints and indexes."""
+            ...
+
+        def sink(self) -> Sink:
+            """Where the steps of a run that changes the database go."""
+            ...
+
+        def await_online(self, names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
+            """Wait until the named indexes are ONLINE; return the FAILED ones' rows."""
+            ...
+
+        def close(self) -> None:
+            """Let go of the connection; called once, however the run ends."""
+            ...
+
 
 P = ParamSpec("P")
 COUNTED = ("applied", "skipped", "planned", "refused", "failed")
@@ -77,31 +104,7 @@ class Common:
     debug: bool = False
 
 
-class Database(Protocol):
-    """What a command may ask of the database it runs against (the live one: Connection)."""
-
-    def open(self) -> Server:
-        """Connect and identify the server."""
-        ...
-
-    def read_catalog(self) -> Catalog:
-        """The live constraints and indexes."""
-        ...
-
-    def sink(self) -> Sink:
-        """Where the steps of a run that changes the database go."""
-        ...
-
-    def await_online(self, names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
-        """Wait until the named indexes are ONLINE; return the FAILED ones' rows."""
-        ...
-
-    def close(self) -> None:
-        """Let go of the connection; called once, however the run ends."""
-        ...
-
-
-Connect = Callable[["Run", ConnectionSettings], Database]
+Connect = Callable[["Run", ConnectionSettings], "Database"]
 
 
 def live(run: Run, settings: ConnectionSettings) -> Database:

@@ -153,9 +153,10 @@ def redact(uri: str) -> str:
     return scheme + sep + rest.rpartition("@")[2]
 
 
-# 30, 2.5, 1e3 (seconds) or units in the order h, m, s: 30s, 2m, 1m30s, 1h, 2.5m.
-_DURATION = re.compile(r"(?:(?P<h>[0-9]+(?:\.[0-9]+)?)h)?(?:(?P<m>[0-9]+(?:\.[0-9]+)?)m)?"
-                       r"(?:(?P<s>[0-9]+(?:\.[0-9]+)?)s)?")
+# 30, 2.5, 1e3 (seconds) or units in the order h, m, s: 30s, 2m, 1m30s, 1h, 2.5m. Compiled on
+# first use (re caches it): compiling it at import cost `statements` 0.3% of its instructions.
+_DURATION = (r"(?:(?P<h>[0-9]+(?:\.[0-9]+)?)h)?(?:(?P<m>[0-9]+(?:\.[0-9]+)?)m)?"
+             r"(?:(?P<s>[0-9]+(?:\.[0-9]+)?)s)?")
 DURATION_FORMS = "use seconds (30, 2.5) or units: 30s, 2m, 1m30s"
 
 
@@ -166,7 +167,7 @@ def parse_duration(text: str, what: str) -> float:
     try:
         value = float(raw)  # also reads inf, nan and 1e309, refused below
     except ValueError:
-        match = _DURATION.fullmatch(raw)
+        match = re.fullmatch(_DURATION, raw)
         if not raw or match is None or not any(match.groups()):
             raise UsageError(f"{what}: {text!r} is not a number of seconds",
                              hint=DURATION_FORMS) from None

@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,9 +16,12 @@ from neo4j_schema_rollback.catalog import Catalog
 from neo4j_schema_rollback.dialect import Server, ServerVersion, dialect_for
 from neo4j_schema_rollback.errors import ExitCode
 from neo4j_schema_rollback.plan import Step
-from neo4j_schema_rollback.runner import DryRunSink, Sink
+from neo4j_schema_rollback.runner import DryRunSink
 from neo4j_schema_rollback.session import Common, Console, Run
 from neo4j_schema_rollback.settings import ConnectionOptions, ConnectionSettings
+
+if TYPE_CHECKING:
+    from neo4j_schema_rollback.runner import Sink
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Each capture holds version 1 of the table: compute_pk and kafka_topic.

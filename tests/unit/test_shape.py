@@ -4,6 +4,7 @@ duration flag and variable reading the same inputs the same way."""
 from __future__ import annotations
 
 import ast
+import importlib
 import io
 import json
 from pathlib import Path
@@ -36,6 +37,13 @@ def _runtime_imports(tree: ast.Module) -> set[str]:
 
     visit(tree)
     return found - {"__init__"}
+
+
+@pytest.mark.parametrize("name", sorted(set(MODULES) - {"__main__"}))
+def test_every_module_imports(name: str) -> None:
+    """Each module imports on its own: no name it needs at run time hides in a TYPE_CHECKING
+    block (some are there to keep the start fast)."""
+    importlib.import_module(f"neo4j_schema_rollback.{name}".removesuffix(".__init__"))
 
 
 def test_no_import_cycle() -> None:
