@@ -12,7 +12,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import neo4j
@@ -41,12 +40,14 @@ INDEX_STATES = (
 _RETRYABLE = (nx.ServiceUnavailable, nx.SessionExpired, nx.TransientError, OSError)
 
 
-@dataclass(frozen=True)
 class Answer:
     """What one statement returned, and the outcome it was logged with."""
 
-    records: list[dict[str, Any]]
-    outcome: str
+    __slots__ = ("outcome", "records")  # a plain class, like dialect.Server
+
+    def __init__(self, records: list[dict[str, Any]], outcome: str) -> None:
+        self.records = records
+        self.outcome = outcome
 
 
 def _auth(settings: ConnectionSettings) -> Any:

@@ -7,7 +7,6 @@ keeps track of what changed; a sink decides what carrying out a step means.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Protocol
 
 from .errors import Interrupted, StatementFailed
@@ -32,12 +31,15 @@ if TYPE_CHECKING:  # types only: a Protocol class costs every start, `statements
             ...
 
 
-@dataclass
 class Progress:
     """Which table objects a run changed, and which it meant to change but did not."""
 
-    done: list[str] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)
+    # A plain class, like dialect.Server: a dataclass would cost every start.
+    __slots__ = ("done", "pending")
+
+    def __init__(self) -> None:
+        self.done: list[str] = []
+        self.pending: list[str] = []
 
 
 def run_steps(steps: Sequence[Step], sink: Sink, *, stop: StopFlag | None = None,
