@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import pty
 import signal
@@ -77,6 +78,34 @@ def test_bad_input_is_one_line_with_documented_code(args: tuple[str, ...], code:
     assert r.stderr.count("\n") == 1
     assert message in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("apply", "--bogus"),  # found by the argument parser
+    ("rollback", "--to", "-0.5"),  # by a converter
+    ("status", "--to", "9"),  # by the command
+    ("apply", "--index-timeout", "soon"),  # by the duration parser
+    ("status", "--timeout", "-1"),  # by the settings
+    ("--log-format=json", "--yes", "--timeout", "nan"),  # no command: rollback
+])
+def test_usage_errors_behave_alike_wherever_found(args: tuple[str, ...]) -> None:
+    """Every usage error of a connected command is the stderr line, and in JSON mode (stdout
+    not a terminal) an error and a run.end event, exit 2."""
+    r = run(*args)
+    assert r.returncode == 2
+    assert r.stderr.startswith("neo4j-schema-rollback: error: ")
+    assert r.stderr.count("\n") == 1
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["error", "run.end"]
+    assert events[0]["message"] == r.stderr.removeprefix("neo4j-schema-rollback: error: ").strip()
+    assert (events[1]["outcome"], events[1]["exit_code"]) == ("usage_error", 2)
+
+
+def test_usage_errors_of_statements_are_one_line() -> None:
+    """statements prints Cypher, not events: its usage errors are the stderr line alone."""
+    r = run("statements", "--bogus")
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == "neo4j-schema-rollback: error: Unknown option: --bogus. (see --help)\n"
 
 
 @pytest.mark.parametrize("command", ["apply", "rollback", "status"])
