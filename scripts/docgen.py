@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -12,7 +13,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ["", "apply", "rollback", "status", "statements"]
-VERSIONS = [("4.4", "4.4"), ("5.x (5.26 LTS)", "5.26"), ("2025.x / 2026.x", "2026.08")]
 
 
 def help_text(command: str) -> str:
@@ -33,14 +33,16 @@ def commands_page() -> str:
 
 
 def statements_page() -> str:
-    sys.path.insert(0, str(ROOT / "app"))
-    from neo4j_schema_rollback.dialect import (
-        ServerVersion,
-        dialect_for,
-        render_create,
-        render_drop,
-    )
+    sys.path[:0] = [str(ROOT / "app"), str(ROOT / "tests")]
+    from neo4j_schema_rollback.commands import statements
+    from neo4j_schema_rollback.dialect import ServerVersion, dialect_for
     from neo4j_schema_rollback.table import QMTL_DAGMANAGER as TABLE
+    from testbed.lines import LINES
+
+    def printed(action: str, version: str) -> list[str]:
+        out = io.StringIO()  # what `statements` prints: the print sink of the one runner
+        statements(out, action, version)  # type: ignore[arg-type]  # a str, not the Literal
+        return out.getvalue().splitlines()
 
     parts = ["# Statement tables", "",
              f"The table `{TABLE.name}` is embedded in the binary. Generated from the code by "
@@ -51,15 +53,15 @@ def statements_page() -> str:
         parts.append(f"| {obj.version} | `{obj.name}` | {d.kind.value.replace('_', ' ')} | "
                      f"`(:{d.label} {{{', '.join(d.properties)}}})` |")
     parts.append("")
-    for title, version in VERSIONS:
-        dialect = dialect_for(ServerVersion.parse(version))
-        parts += [f"## Neo4j {title}", "",
+    for line in LINES.values():
+        dialect = dialect_for(ServerVersion.parse(line.server_version))
+        parts += [f"## Neo4j {line.docs_title}", "",
                   f"Dialect `{dialect.name}`; a plain `CREATE INDEX` makes a "
                   f"`{dialect.default_index_type}` index.", "",
                   "`apply` (oldest first):", "", "```cypher"]
-        parts += [render_create(obj, dialect) + ";" for obj in TABLE.objects]
+        parts += printed("apply", line.server_version)
         parts += ["```", "", "`rollback` (newest first):", "", "```cypher"]
-        parts += [render_drop(obj, dialect) + ";" for obj in TABLE.above(0)]
+        parts += printed("rollback", line.server_version)
         parts += ["```", ""]
     return "\n".join(parts)
 

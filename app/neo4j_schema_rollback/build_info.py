@@ -42,13 +42,16 @@ def python_version() -> str:
     return text
 
 
-def describe(tool_version: str) -> str:
-    """One line per fact: tool, commit, build date, Python, driver, and (binary) OpenSSL."""
+def version_text() -> str:
+    """What --version prints, one line per fact: tool, commit, build date, Python, driver, and
+    (binary) OpenSSL."""
+    from . import PROG, __version__
+
     python = f"{python_version()} ({sys.platform})"
     if PYTHON_SOURCE:
         python = f"{python_version()} ({sys.platform}; {PYTHON_SOURCE})"
     lines = [
-        f"neo4j-schema-rollback {tool_version}",
+        f"{PROG} {__version__}",
         f"commit: {COMMIT}",
         f"built: {BUILD_DATE}",
         f"python: {python}",

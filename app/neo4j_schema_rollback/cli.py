@@ -1,22 +1,18 @@
-"""Command-line wiring (cyclopts). No logic: flags -> a command function -> an exit code."""
+"""Command-line wiring (cyclopts): flags -> one call of a command function. No logic."""
 
-import math
-import os
 import re
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import cyclopts
 from cyclopts import CycloptsError, Group, Parameter, Token
 
-from . import commands
-from .errors import ExitCode, ToolError, UsageError
-from .main import PROG, version_text
+from . import PROG, commands, session
+from .build_info import version_text
+from .errors import UsageError
+from .events import LogFormat
 from .settings import ConnectionOptions
-from .signals import ctrl_c_interrupts, stop_on_signals
-from .table import QMTL_DAGMANAGER as TABLE
 
 app = cyclopts.App(
     name=PROG,
@@ -25,7 +21,7 @@ app = cyclopts.App(
     version=version_text,
     version_flags=["--version", "-V"],
     help_formatter="plain",
-    result_action="return_value",  # dispatch() maps results to exit codes, in one place
+    result_action="return_value",  # each command returns its exit code
 )
 CONNECTION = Group("Connection", sort_key=1)
 OUTPUT = Group("Output", sort_key=2)
@@ -59,12 +55,12 @@ class CommonFlags:
     debug: Annotated[bool, Parameter(group=OUTPUT, negative="", help=(
         "Print a traceback on an internal error."))] = False
 
-    def common(self) -> commands.Common:
+    def common(self) -> session.Common:
         options = ConnectionOptions(uri=self.uri, username=self.username, password=self.password,
                                     password_file=self.password_file, database=self.database,
                                     trusted_ca=self.trusted_ca, wait=self.wait,
                                     timeout=self.timeout)
-        return commands.Common(options, log_format=self.log_format, debug=self.debug)
+        return session.Common(options, log_format=self.log_format, debug=self.debug)
 
 
 NO_FLAGS = CommonFlags()  # frozen, so one shared default instance is safe
@@ -80,66 +76,23 @@ def _whole_number(_: object, tokens: Sequence[Token]) -> int:
     return int(text)
 
 
-def _seconds(_: object, tokens: Sequence[Token]) -> float:
-    # float() also reads "inf" and "nan", which would wait forever or not at all.
-    text = tokens[0].value
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number of seconds") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{text!r} must be a finite number of seconds >= 0")
-    return value
-
-
-def _console() -> commands.Console:
-    def confirm(question: str) -> bool:
-        sys.stderr.write(f"{question} Type 'yes' to continue: ")
-        sys.stderr.flush()
-        with ctrl_c_interrupts():
-            return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-    def prompt_secret(question: str) -> str:
-        import getpass  # only a prompt needs it
-
-        try:
-            with ctrl_c_interrupts():
-                return getpass.getpass(question)
-        except EOFError:
-            raise UsageError("no password entered") from None
-
-    return commands.Console(stdout=sys.stdout, stderr=sys.stderr, env=dict(os.environ),
-                            interactive=sys.stdin.isatty(), prompt_secret=prompt_secret,
-                            confirm=confirm)
-
-
-def _run(command: str, common: commands.Common,
-         body: Callable[[commands.Console], commands.Body], **fields: object) -> int:
-    console = _console()
-    with stop_on_signals() as stop:
-        return commands.connected(command, common, console, stop, body(console),
-                                  **fields)  # type: ignore[arg-type]
-
-
 @app.command
 def apply(
     *,
     to: Annotated[int | None, Parameter(converter=_whole_number, help=(
         "Create objects of version <= N [default: newest]."))] = None,
     dry_run: DryRun = False,
-    index_timeout: Annotated[float, Parameter(converter=_seconds, help=(
-        "Seconds to wait for the indexes to come ONLINE."))] = 300.0,
+    index_timeout: Annotated[str | None, Parameter(help=(
+        "Seconds to wait for ONLINE indexes [env: NEO4J_INDEX_TIMEOUT; default 300]."
+    ))] = None,
     flags: CommonFlags = NO_FLAGS,
 ) -> int:
     """Create the table's objects, await their indexes, verify each one.
 
     Creates with IF NOT EXISTS, waits until every index is ONLINE, then re-reads the catalog to
     prove each object exists with the expected definition."""
-    common = flags.common()
-    target = commands.check_to(TABLE, to, TABLE.newest)
-    return _run("apply", common,
-                lambda _: commands.apply_body(TABLE, target, dry_run, index_timeout),
-                dry_run=dry_run, to=target)
+    return session.connected("apply", flags.common(), commands.apply, to=to, dry_run=dry_run,
+                             index_timeout=index_timeout)
 
 
 @app.default
@@ -155,17 +108,8 @@ def rollback(
     """Drop the table's objects, newest version first (the default command).
 
     Each object is dropped only where its live definition matches the table."""
-    common = flags.common()
-    keep = commands.check_to(TABLE, to, 0)
-
-    def precheck() -> None:
-        if not (yes or dry_run or sys.stdin.isatty()):
-            raise UsageError("rollback drops schema objects: pass --yes to confirm when not "
-                             "on a terminal, or --dry-run to preview")
-
-    return _run("rollback", common,
-                lambda console: commands.rollback_body(TABLE, keep, dry_run, yes, console),
-                dry_run=dry_run, to=keep, precheck=precheck)
+    return session.connected("rollback", flags.common(), commands.rollback, to=to, yes=yes,
+                             dry_run=dry_run)
 
 
 app.command(rollback, name="rollback")
@@ -181,10 +125,7 @@ def status(
     flags: CommonFlags = NO_FLAGS,
 ) -> int:
     """Report each table object as present, absent, mismatch or equivalent."""
-    common = flags.common()
-    target = commands.check_to(TABLE, to, TABLE.newest)
-    return _run("status", common, lambda _: commands.status_body(TABLE, target, expect),
-                dry_run=False, to=target)
+    return session.connected("status", flags.common(), commands.status, to=to, expect=expect)
 
 
 @app.command
@@ -199,23 +140,35 @@ def statements(
         "[default: 0]."))] = None,
 ) -> int:
     """Print the exact Cypher without connecting, one statement per line."""
-    commands.statements(action, server_version, to, sys.stdout)
-    return 0
+    return session.offline("statements", commands.statements, action=action,
+                           server_version=server_version, to=to)
 
 
-def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"{PROG}: error: {message}\n")
-    return code
+COMMANDS = ("apply", "rollback", "status", "statements")
+LOG_FORMATS = ("auto", "json", "console")
+
+
+def _meant(argv: Sequence[str]) -> tuple[str, LogFormat]:
+    """The command and log format a command line that failed to parse asked for."""
+    command = argv[0] if argv and argv[0] in COMMANDS else "rollback"
+    chosen = "auto"
+    for index, token in enumerate(argv):
+        if token == "--":
+            break
+        if token == "--log-format" and index + 1 < len(argv):
+            chosen = argv[index + 1]
+        elif token.startswith("--log-format="):
+            chosen = token.partition("=")[2]
+    return command, chosen if chosen in LOG_FORMATS else "auto"  # type: ignore[return-value]
 
 
 def dispatch(argv: list[str]) -> int:
-    """Parse `argv`, run the command, and map every failure to its documented exit code."""
+    """Parse `argv` and run the command; its run session reports every failure."""
     try:
         result = app(argv, exit_on_error=False, print_error=False)
     except CycloptsError as exc:
-        return _fail(" ".join(str(exc).split()) + " (see --help)", ExitCode.USAGE)
-    except ToolError as exc:
-        return _fail(exc.one_line(), exc.exit_code)
-    except KeyboardInterrupt:
-        return _fail("interrupted", ExitCode.INTERRUPTED)
+        failure: BaseException = UsageError(" ".join(str(exc).split()) + " (see --help)")
+        return session.refuse(*_meant(argv), failure)
+    except KeyboardInterrupt as exc:
+        return session.refuse(*_meant(argv), exc)
     return result if isinstance(result, int) else 0

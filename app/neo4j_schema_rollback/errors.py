@@ -1,4 +1,5 @@
-"""One root error for failures the user should see, each carrying its documented exit code."""
+"""One root error for failures the user should see, each carrying its documented exit code;
+anything else is a bug. The one place that maps a failure to its exit code and outcome."""
 
 from __future__ import annotations
 
@@ -6,15 +7,25 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """The documented exit codes; decided here and mapped in exactly one place (cli.run)."""
+    """The documented exit codes (docs/exit-codes.md)."""
 
     OK = 0
     STATEMENT_FAILED = 1
     USAGE = 2
     CONNECTION = 3
     REFUSED = 4
+    INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug in this tool, never a failed statement
     INTERRUPTED = 130
     TERMINATED = 143
+
+
+# run.end's `outcome` for each exit code.
+OUTCOMES = {
+    ExitCode.OK: "success", ExitCode.REFUSED: "refused", ExitCode.STATEMENT_FAILED: "failed",
+    ExitCode.USAGE: "usage_error", ExitCode.CONNECTION: "connection_error",
+    ExitCode.INTERNAL: "internal_error", ExitCode.INTERRUPTED: "interrupted",
+    ExitCode.TERMINATED: "interrupted",
+}
 
 
 class ToolError(Exception):
@@ -64,3 +75,27 @@ class ServerTooOld(ToolError):
     """The server (or --server-version) is older than 4.4."""
 
     exit_code = ExitCode.CONNECTION
+
+
+def is_bug(failure: BaseException) -> bool:
+    """Neither a failure the user should see nor an interrupt: a bug of this tool."""
+    return not isinstance(failure, ToolError | KeyboardInterrupt)
+
+
+def exit_code_of(failure: BaseException) -> ExitCode:
+    """The documented exit code of a failure: its own for a ToolError, 70 for a bug."""
+    if isinstance(failure, ToolError):
+        return failure.exit_code
+    if isinstance(failure, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    return ExitCode.INTERNAL
+
+
+def describe(failure: BaseException) -> str:
+    """The one-line message for a failure."""
+    if isinstance(failure, ToolError):
+        return failure.one_line()
+    if isinstance(failure, KeyboardInterrupt):
+        return "interrupted by SIGINT"
+    text = " ".join(str(failure).split())
+    return f"internal error: {type(failure).__name__}: {text} — rerun with --debug and report it"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import sys
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import IO, Any, Literal
 
 RUN_START = "run.start"
@@ -92,7 +92,6 @@ class EventLog:
         format: Literal["json", "console"],
         run_id: str,
         tool_version: str,
-        observer: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         structlog = _import_structlog()
         renderer = render_json if format == "json" else render_console
@@ -100,11 +99,8 @@ class EventLog:
             structlog.PrintLogger(stream),
             processors=[structlog.processors.add_log_level, _timestamp, _order, renderer],
         ).bind(run_id=run_id, tool_version=tool_version)
-        self._observer = observer
         self.format = format
 
     def emit(self, event: str, *, level: str = "info", **fields: Any) -> None:
         """Write one event line now (flushed, so a killed run keeps what it said)."""
-        if self._observer is not None:
-            self._observer(event, fields)
         getattr(self._logger, level)(event, **fields)

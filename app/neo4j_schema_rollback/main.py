@@ -9,15 +9,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing itself costs the --version fast path ~10 ms in the binary
     from typing import NoReturn
 
-PROG = "neo4j-schema-rollback"
-
-
-def version_text() -> str:
-    from . import __version__, build_info
-
-    return build_info.describe(__version__)
-
-
 def run(argv: list[str]) -> int:
     """Run one invocation and return its exit code."""
     try:
@@ -32,6 +23,8 @@ def run(argv: list[str]) -> int:
 def _run(argv: list[str]) -> int:
     if argv in (["--version"], ["-V"]):
         # The fast path of every version probe: no cyclopts, no driver, no structlog.
+        from .build_info import version_text
+
         sys.stdout.write(version_text() + "\n")
         return 0
     from .cli import dispatch

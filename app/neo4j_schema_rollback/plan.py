@@ -106,3 +106,9 @@ def plan_rollback(
             # An equivalent under another name is someone else's object: never dropped.
             steps.append(Step("drop", obj, cypher, Decision.SKIP, found.detail()))
     return steps
+
+
+def plan_all(action: str, objects: Sequence[SchemaObject], dialect: Dialect) -> list[Step]:
+    """Send every object's create or drop, whatever the database holds (offline output)."""
+    render = render_create if action == "create" else render_drop
+    return [Step(action, obj, render(obj, dialect), Decision.SEND, None) for obj in objects]

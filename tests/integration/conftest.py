@@ -30,11 +30,8 @@ from tool import Tool, binary_tool, module_tool
 import testbed
 from testbed.db import reset_database
 
-LINE_PARAMS = [
-    pytest.param("4.4", marks=pytest.mark.neo4j_4_4, id="neo4j-4.4"),
-    pytest.param("5", marks=pytest.mark.neo4j_5, id="neo4j-5"),
-    pytest.param("calver", marks=pytest.mark.neo4j_calver, id="neo4j-calver"),
-]
+LINE_PARAMS = [pytest.param(name, marks=getattr(pytest.mark, line.marker), id=f"neo4j-{name}")
+               for name, line in testbed.LINES.items()]
 
 
 @pytest.fixture(scope="session", params=LINE_PARAMS)

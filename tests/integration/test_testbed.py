@@ -171,11 +171,8 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
                           timeout=300, check=False, env=env)
 
 
-SAME_LINE = [
-    pytest.param("4.4", "4.4", marks=pytest.mark.neo4j_4_4, id="neo4j-4.4"),
-    pytest.param("5", "5", marks=pytest.mark.neo4j_5, id="neo4j-5"),
-    pytest.param("calver", "calver", marks=pytest.mark.neo4j_calver, id="neo4j-calver"),
-]
+SAME_LINE = [pytest.param(name, name, marks=getattr(pytest.mark, line.marker), id=f"neo4j-{name}")
+             for name, line in testbed.LINES.items()]
 """``neo4j_server`` and ``fault_server`` on the same line (the order and ids of their params)."""
 
 
@@ -364,23 +361,23 @@ def test_named_instances_get_their_own_stable_ports(
 ) -> None:
     """Port choice without starting a server: distinct, outside the lines' default ports,
     the same again for the same name, another one when that is taken."""
-    from testbed import server as srv
+    from testbed import launch, state
 
     monkeypatch.setenv("NEO4J_TESTBED_DIR", str(tmp_path))
     defaults = {line.default_port for line in testbed.LINES.values()}
     ports = {}
     for name in ("5-a", "5-b", "calver-a"):
         (tmp_path / name).mkdir()
-        ports[name] = srv._pick_port(name)
-        srv._write_meta(name, name.split("-")[0], ports[name])  # what a start reserves
+        ports[name] = launch.pick_port(name)
+        state.write_meta(name, name.split("-")[0], ports[name])  # what a start reserves
     assert len(set(ports.values())) == 3 and not set(ports.values()) & defaults
-    assert all(srv.NAMED_PORT_BASE <= p < srv.NAMED_PORT_BASE + srv.NAMED_PORT_SPAN
+    assert all(launch.NAMED_PORT_BASE <= p < launch.NAMED_PORT_BASE + launch.NAMED_PORT_SPAN
                for p in ports.values())
-    assert srv._pick_port("5-a") == ports["5-a"]
+    assert launch.pick_port("5-a") == ports["5-a"]
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", ports["5-a"]))
         blocker.listen()
-        moved = srv._pick_port("5-a")
+        moved = launch.pick_port("5-a")
     assert moved != ports["5-a"] and moved not in ports.values()
     with pytest.raises(testbed.TestbedError, match="belongs to the default instance"):
         testbed.start("5", name="4.4")

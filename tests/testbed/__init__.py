@@ -27,14 +27,11 @@ Versions and Java runtimes are pinned in ``testbed.lines``.
 
 from .errors import InstanceBusy, TestbedError
 from .lines import LINE_NAMES, LINES, Line, get_line
+from .process import instances
 from .server import (
     Instance,
-    LineStatus,
-    Server,
     acquire,
-    check_name,
     fetch,
-    instances,
     kill,
     release,
     remove,
@@ -45,6 +42,7 @@ from .server import (
     stop,
     stop_all,
 )
+from .state import LineStatus, Server, check_name
 
 __all__ = [
     "LINES",

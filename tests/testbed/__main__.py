@@ -82,7 +82,7 @@ def _what(name: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from . import server as srv
+    import testbed as srv  # the package: the public operations of all its modules
 
     try:
         name: str | None = getattr(args, "name", None)

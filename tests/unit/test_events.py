@@ -41,16 +41,6 @@ def test_none_fields_are_left_out() -> None:
     assert line["done"] == []
 
 
-def test_observer_sees_every_event() -> None:
-    """The observer receives each event's name and fields (how run.end counts outcomes)."""
-    seen: list[tuple[str, dict[str, object]]] = []
-    log = events.EventLog(io.StringIO(), format="json", run_id=RUN_ID, tool_version="0.1.0",
-                          observer=lambda e, f: seen.append((e, f)))
-    log.emit(events.STATEMENT, action="inspect", cypher="RETURN 1", outcome="applied")
-    assert seen == [("statement", {"action": "inspect", "cypher": "RETURN 1",
-                                   "outcome": "applied"})]
-
-
 def test_console_format_is_one_readable_line() -> None:
     """Console mode writes time, level, event and key=value pairs."""
     out = io.StringIO()
@@ -77,7 +67,7 @@ def test_choose_format(requested: events.LogFormat, tty: bool, chosen: str) -> N
 
 
 def test_statement_event_matches_schema() -> None:
-    """A statement event as the executor writes it is valid against the schema."""
+    """A statement event as the connection writes it is valid against the schema."""
     out = io.StringIO()
     log_to(out).emit(events.STATEMENT, action="create", object="kafka_topic", kind="range_index",
                      cypher="CREATE INDEX kafka_topic IF NOT EXISTS FOR (q:Queue) ON (q.topic)",

@@ -9,7 +9,7 @@ from neo4j_schema_rollback.errors import UsageError
 from neo4j_schema_rollback.settings import (
     ConnectionOptions,
     ConnectionSettings,
-    parse_seconds,
+    parse_duration,
     redact,
     resolve,
 )
@@ -182,21 +182,27 @@ def test_ssl_cert_file_is_honoured() -> None:
     assert s.trust.ca_file == "/etc/custom.pem"
 
 
-@pytest.mark.parametrize(("text", "value"), [("30", 30.0), ("2.5", 2.5), ("10s", 10.0),
-                                             ("0", 0.0)])
-def test_parse_seconds(text: str, value: float) -> None:
-    """Seconds are plain numbers with an optional s."""
-    assert parse_seconds(text, "--wait") == value
+ACCEPTED = [("30", 30.0), ("2.5", 2.5), ("10s", 10.0), ("0", 0.0), ("30s", 30.0),
+            ("2m", 120.0), ("1m30s", 90.0), ("1h", 3600.0), ("2.5m", 150.0), (" 30S ", 30.0),
+            ("1e3", 1000.0)]
+REFUSED = ["-1", "-1s", "abc", "infs", "nanm", "nan", "inf", "1e309", "", "s", "m30s", "30s2m",
+           "1:30", "30 s", "-0.5m", "1d"]
 
 
-@pytest.mark.parametrize("text", ["-1", "abc", "nan", "inf", ""])
-def test_parse_seconds_rejects(text: str) -> None:
-    """Negative, non-numeric and infinite durations are usage errors."""
+@pytest.mark.parametrize(("text", "value"), ACCEPTED)
+def test_parse_duration(text: str, value: float) -> None:
+    """Durations are seconds, or numbers with units h, m, s in that order."""
+    assert parse_duration(text, "--wait") == value
+
+
+@pytest.mark.parametrize("text", REFUSED)
+def test_parse_duration_rejects(text: str) -> None:
+    """Negative, non-numeric, infinite and otherwise spelt durations are usage errors."""
     with pytest.raises(UsageError, match="--wait"):
-        parse_seconds(text, "--wait")
+        parse_duration(text, "--wait")
 
 
-@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "Infinity", "1e309", "infs"])
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "Infinity", "1e309"])
 def test_wait_and_timeout_must_be_finite(text: str) -> None:
     """--wait, --timeout and their variables refuse infinite and NaN durations."""
     for options, env, name in [

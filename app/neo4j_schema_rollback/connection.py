@@ -1,7 +1,8 @@
-"""The one place that talks to Neo4j: connects, reads the catalog, runs steps, awaits indexes.
+"""The one owner of the driver: connects (retrying while --wait lasts), identifies the server,
+sends statements and turns driver errors into the tool's own.
 
-Every statement it sends is logged as one `statement` event with its exact text, outcome,
-timing, the server's counters and notifications.
+Every statement it sends is logged once, as a `statement` event with its exact text, outcome,
+timing, the server's counters and notifications. The only module that imports the driver.
 """
 
 from __future__ import annotations
@@ -10,29 +11,25 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import neo4j
 from neo4j import exceptions as nx
 
-from . import events
+from . import PROG, events
 from .catalog import Catalog
-from .dialect import Dialect, ServerVersion, UnsupportedServer, dialect_for
-from .errors import (
-    ConnectionFailed,
-    Interrupted,
-    ServerTooOld,
-    StatementFailed,
-    UsageError,
-)
-from .plan import Decision, Step
+from .dialect import Server, ServerVersion, UnsupportedServer, dialect_for
+from .errors import ConnectionFailed, Interrupted, ServerTooOld, StatementFailed, UsageError
+from .plan import Step
+from .runner import LiveSink
 from .settings import ConnectionSettings
-from .signals import StopFlag
 from .table import SchemaObject
 
-APP_NAME = "neo4j-schema-rollback"
+if TYPE_CHECKING:
+    from .runner import Sink
+    from .session import Run
+
 SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD *"
 SHOW_INDEXES = "SHOW INDEXES YIELD *"
 COMPONENTS = "CALL dbms.components() YIELD name, versions, edition"
@@ -43,22 +40,14 @@ INDEX_STATES = (
 _RETRYABLE = (nx.ServiceUnavailable, nx.SessionExpired, nx.TransientError, OSError)
 
 
-@dataclass(frozen=True)
-class Server:
-    """What the server said about itself on connect."""
+class Answer:
+    """What one statement returned, and the outcome it was logged with."""
 
-    agent: str
-    version: ServerVersion
-    edition: str
-    dialect: Dialect
+    __slots__ = ("outcome", "records")  # a plain class, like dialect.Server
 
-
-@dataclass
-class Progress:
-    """Which table objects a run changed, and which it meant to change but did not."""
-
-    done: list[str] = field(default_factory=list)
-    pending: list[str] = field(default_factory=list)
+    def __init__(self, records: list[dict[str, Any]], outcome: str) -> None:
+        self.records = records
+        self.outcome = outcome
 
 
 def _auth(settings: ConnectionSettings) -> Any:
@@ -141,29 +130,22 @@ def _judge(counters: dict[str, int]) -> tuple[str, str | None]:
     return "skipped", "sent, but the server changed nothing"
 
 
-class Executor:
-    """Owns the driver and session for one run."""
+class Connection:
+    """Owns the driver and session of one run; a Database for the run session."""
 
-    def __init__(self, settings: ConnectionSettings, log: events.EventLog, stop: StopFlag,
-                 *, run_id: str, tool_version: str) -> None:
+    def __init__(self, run: Run, settings: ConnectionSettings) -> None:
+        self._run = run
         self._settings = settings
-        self._log = log
-        self._stop = stop
-        self._metadata = {"app": APP_NAME, "run_id": run_id}
-        self._user_agent = f"{APP_NAME}/{tool_version}"
+        self._metadata = {"app": PROG, "run_id": run.run_id}
+        self._user_agent = f"{PROG}/{run.tool_version}"
         self._driver: neo4j.Driver | None = None
-        _quiet_driver_logging()
         self._session: neo4j.Session | None = None
-
-    @property
-    def target(self) -> str:
-        """The URI (without credentials) and database, for messages."""
-        database = self._settings.database or "the home database"
-        return f"{self._settings.redacted_uri} ({database})"
+        self.server: Server | None = None
+        _quiet_driver_logging()
 
     # -- connecting ---------------------------------------------------------------------------
 
-    def connect(self) -> Server:
+    def open(self) -> Server:
         """Open the driver, retrying unreachable servers until --wait runs out, then identify
         the server. A failed login is never retried."""
         settings = self._settings
@@ -171,10 +153,11 @@ class Executor:
         attempt = 0
         while True:
             attempt += 1
-            self._stop.check()
+            self._run.stop.check()
             try:
                 self._open()
-                return self._identify()
+                self.server = self._identify()
+                return self.server
             except nx.ConfigurationError as exc:
                 self.close()
                 raise UsageError(f"the driver rejects the settings for {settings.redacted_uri}: "
@@ -207,7 +190,7 @@ class Executor:
                     raise ConnectionFailed(f"cannot connect to {settings.redacted_uri}: "
                                            f"{reason}", hint=hint) from None
                 delay = min(remaining, min(8.0, 0.25 * 2 ** (attempt - 1)) * random.uniform(0.5, 1))
-                self._log.emit(events.WAIT, attempt=attempt, target=settings.redacted_uri,
+                self._run.emit(events.WAIT, attempt=attempt, target=settings.redacted_uri,
                                error=reason, retry_in_ms=round(delay * 1000),
                                remaining_ms=round(remaining * 1000))
                 self._sleep(delay)
@@ -215,7 +198,7 @@ class Executor:
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
-            self._stop.check()
+            self._run.stop.check()
             time.sleep(min(left, 0.1))
 
     def _open(self) -> None:
@@ -235,10 +218,10 @@ class Executor:
         self._session = self._driver.session(database=settings.database)
 
     def _identify(self) -> Server:
-        records, _ = self._send_logged(COMPONENTS, action="inspect")
+        # Sent raw: a missing database or a failed login shows here, and open() translates it.
+        records = self._send(COMPONENTS, action="inspect").records
         kernel = next((r for r in records if r["name"] == "Neo4j Kernel"), records[0])
-        raw_version = str(kernel["versions"][0])
-        version = ServerVersion.parse(raw_version)
+        version = ServerVersion.parse(str(kernel["versions"][0]))
         try:
             dialect = dialect_for(version)
         except UnsupportedServer as exc:
@@ -259,16 +242,13 @@ class Executor:
 
     # -- statements ---------------------------------------------------------------------------
 
-    def run(self, cypher: str, *, action: str, parameters: dict[str, Any] | None = None,
-            ) -> list[dict[str, Any]]:
-        """Send one statement, log it, and turn a failure into StatementFailed."""
-        return self._checked(cypher, action=action, parameters=parameters)[0]
-
-    def _checked(self, cypher: str, *, action: str, obj: SchemaObject | None = None,
-                 **options: Any) -> tuple[list[dict[str, Any]], neo4j.ResultSummary]:
-        """`_send_logged`, with a failure (other than a signal) raised as StatementFailed."""
+    def query(self, cypher: str, *, action: str, obj: SchemaObject | None = None,
+              parameters: dict[str, Any] | None = None, judged: bool = False,
+              retry: Callable[[Exception], bool] | None = None) -> Answer:
+        """Send one statement and log it; a failure (other than a signal) is StatementFailed."""
         try:
-            return self._send_logged(cypher, action=action, obj=obj, **options)
+            return self._send(cypher, action=action, obj=obj, parameters=parameters,
+                              judged=judged, retry=retry)
         except Interrupted:
             raise
         except Exception as exc:
@@ -277,14 +257,13 @@ class Executor:
             raise StatementFailed(f"{what} failed: {error['message']}",
                                   code=error["code"]) from None
 
-    def _send_logged(self, cypher: str, *, action: str, obj: SchemaObject | None = None,
-                     parameters: dict[str, Any] | None = None,
-                     judge: Callable[[dict[str, int]], tuple[str, str | None]] | None = None,
-                     retry: Callable[[Exception], bool] | None = None,
-                     ) -> tuple[list[dict[str, Any]], neo4j.ResultSummary]:
+    def _send(self, cypher: str, *, action: str, obj: SchemaObject | None = None,
+              parameters: dict[str, Any] | None = None, judged: bool = False,
+              retry: Callable[[Exception], bool] | None = None) -> Answer:
         """Send one statement in its own auto-commit transaction and log it once, raising the
         driver's own exception on failure (after logging it). Attempts that `retry` accepts
-        are sent again, up to MAX_ATTEMPTS, and listed in the event's `retries`."""
+        are sent again, up to MAX_ATTEMPTS, and listed in the event's `retries`. `judged`: the
+        statement should change the schema, and is logged as skipped when it changed nothing."""
         assert self._session is not None
         started = time.monotonic()
         query = neo4j.Query(cypher, metadata=self._metadata, timeout=self._settings.timeout)
@@ -295,30 +274,30 @@ class Executor:
             result = session.run(query, parameters)
             return [record.data() for record in result], result.consume()
 
+        def log(outcome: str, **fields: Any) -> None:
+            self._run.statement(action, obj, cypher, outcome, started=started, retries=retries,
+                                **fields)
+
         while True:
             try:
                 records, summary = self._bounded(send)
                 break
             except Interrupted as exc:
                 # A second signal while the statement was in flight: it is abandoned.
-                self._statement(action, obj, cypher, "failed", started, retries=retries,
-                                error={"code": "Interrupted", "gql_status": None,
-                                       "message": f"{exc.message}; the outcome is unknown"})
+                log("failed", error={"code": "Interrupted", "gql_status": None,
+                                     "message": f"{exc.message}; the outcome is unknown"})
                 raise
             except Exception as exc:
                 if retry is None or not retry(exc) or len(retries) + 1 >= MAX_ATTEMPTS:
-                    self._statement(action, obj, cypher, "failed", started,
-                                    error=_error_fields(exc), retries=retries)
+                    log("failed", error=_error_fields(exc))
                     raise
                 retries.append(_error_fields(exc))
                 # Part of the same statement: a stop request waits for its last attempt.
                 time.sleep(0.05 * 2 ** len(retries) * random.uniform(0.5, 1.5))
         counters = _counters(summary)
-        outcome, reason = judge(counters) if judge is not None else ("applied", None)
-        self._statement(action, obj, cypher, outcome, started, reason=reason,
-                        counters=counters, notifications=_notifications(summary),
-                        retries=retries)
-        return records, summary
+        outcome, reason = _judge(counters) if judged else ("applied", None)
+        log(outcome, reason=reason, counters=counters, notifications=_notifications(summary))
+        return Answer(records, outcome)
 
     def _bounded(self, send: Callable[[], _T]) -> _T:
         """Run `send` on a helper thread and stop waiting after --timeout plus a grace period.
@@ -353,81 +332,39 @@ class Executor:
             raise box["error"]
         return box["value"]  # type: ignore[no-any-return]
 
-    def _statement(self, action: str, obj: SchemaObject | None, cypher: str, outcome: str,
-                   started: float | None = None, **fields: Any) -> None:
-        duration = round((time.monotonic() - started) * 1000, 1) if started is not None else None
-        level = {"failed": "error", "refused": "warning"}.get(outcome, "info")
-        self._log.emit(
-            events.STATEMENT, level=level, action=action,
-            object=obj.name if obj else None, kind=obj.kind.value if obj else None,
-            cypher=cypher, outcome=outcome, duration_ms=duration,
-            **{k: v for k, v in fields.items() if v not in (None, {}, [])},
-        )
+    # -- what the run session asks of a database ------------------------------------------------
 
     def read_catalog(self) -> Catalog:
         """Read constraints and indexes once, as two logged statements."""
-        constraints = self.run(SHOW_CONSTRAINTS, action="inspect")
-        indexes = self.run(SHOW_INDEXES, action="inspect")
+        constraints = self.query(SHOW_CONSTRAINTS, action="inspect").records
+        indexes = self.query(SHOW_INDEXES, action="inspect").records
         return Catalog.from_rows(constraints, indexes)
 
-    def execute(self, steps: Sequence[Step], *, dry_run: bool, progress: Progress) -> None:
-        """Send each SEND step in order, stopping at the first failure or signal. Steps not
-        sent are logged too: skipped, refused or planned, each with its reason."""
-        if not dry_run:
-            progress.pending.extend(s.obj.name for s in steps if s.decision is Decision.SEND)
-        for index, step in enumerate(steps):
-            try:
-                self._stop.check()
-            except Interrupted:
-                self._not_sent(steps[index:], "not sent: the run was interrupted")
-                raise
-            if step.decision is Decision.SKIP:
-                self._statement(step.action, step.obj, step.cypher, "skipped", reason=step.reason)
-            elif step.decision is Decision.REFUSE:
-                self._statement(step.action, step.obj, step.cypher, "refused", reason=step.reason)
-            elif dry_run:
-                self._statement(step.action, step.obj, step.cypher, "planned",
-                                reason="dry run: not sent")
-            else:
-                try:
-                    outcome = self._send(step)
-                except StatementFailed:
-                    self._not_sent(steps[index + 1:], "not sent: an earlier statement failed")
-                    raise
-                except Interrupted:
-                    self._not_sent(steps[index + 1:], "not sent: the run was interrupted")
-                    raise
-                progress.pending.remove(step.obj.name)
-                if outcome == "applied":  # a no-op (someone else got there first) is not ours
-                    progress.done.append(step.obj.name)
+    def sink(self) -> Sink:
+        """Where a live run's steps go: to this server."""
+        return LiveSink(self._run, self)
 
-    def _not_sent(self, steps: Iterable[Step], reason: str) -> None:
-        for step in steps:
-            if step.decision is Decision.SEND:
-                self._statement(step.action, step.obj, step.cypher, "skipped", reason=reason)
-
-    def _send(self, step: Step) -> str:
+    def send_step(self, step: Step) -> str:
         """Send one table statement; return its outcome (applied, or skipped for a no-op)."""
-        _, summary = self._checked(step.cypher, action=step.action, obj=step.obj,
-                                   judge=_judge, retry=_retry_schema_race)
-        return _judge(_counters(summary))[0]
+        return self.query(step.cypher, action=step.action, obj=step.obj, judged=True,
+                          retry=_retry_schema_race).outcome
 
-    # -- waiting for indexes ------------------------------------------------------------------
-
-    def await_online(self, names: Sequence[str], timeout: float,
-                     on_progress: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
-        """Poll until every named index is ONLINE; return the FAILED ones, raise on timeout."""
+    def await_online(self, names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
+        """Poll until every named index is ONLINE, logging the ones still populating; return
+        the FAILED ones, raise on timeout."""
         deadline = time.monotonic() + timeout
         delay = 0.05
         while True:
-            self._stop.check()
-            rows = self.run(INDEX_STATES, action="await", parameters={"names": list(names)})
+            self._run.stop.check()
+            rows = self.query(INDEX_STATES, action="await",
+                              parameters={"names": list(names)}).records
             failed = [row for row in rows if row.get("state") == "FAILED"]
             waiting = [row for row in rows if row.get("state") not in ("ONLINE", "FAILED")]
             if failed or not waiting:
                 return failed
             for row in waiting:
-                on_progress(row)
+                self._run.emit(events.INDEX_PROGRESS, object=row["name"], state=row["state"],
+                               percent=row["populationPercent"])
             if time.monotonic() >= deadline:
                 names_left = ", ".join(str(row["name"]) for row in waiting)
                 raise StatementFailed(

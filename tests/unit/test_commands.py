@@ -1,0 +1,195 @@
+"""The command functions, called directly with a real run session over catalogs captured from
+the real servers (tests/unit/fixtures): the dry-run and print sinks, and no driver at all."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from neo4j_schema_rollback import commands
+from neo4j_schema_rollback.catalog import Catalog
+from neo4j_schema_rollback.dialect import Server, ServerVersion, dialect_for
+from neo4j_schema_rollback.errors import ExitCode
+from neo4j_schema_rollback.plan import Step
+from neo4j_schema_rollback.runner import DryRunSink
+from neo4j_schema_rollback.session import Common, Console, Run
+from neo4j_schema_rollback.settings import ConnectionOptions, ConnectionSettings
+
+if TYPE_CHECKING:
+    from neo4j_schema_rollback.runner import Sink
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# Each capture holds version 1 of the table: compute_pk and kafka_topic.
+CAPTURES = ["catalog-4.4.json", "catalog-5.json", "catalog-calver.json",
+            "catalog-calver-cypher25.json"]
+V2 = ["compute_tags", "queue_interval", "compute_buffering_since"]
+ENV = {"NEO4J_URI": "bolt://captured:7687", "NEO4J_PASSWORD": "pw"}
+
+
+class Captured:
+    """A database that is a captured catalog: nothing is ever sent to it."""
+
+    def __init__(self, capture: str, sink: Callable[[Run], Sink] | None = None) -> None:
+        self._data = json.loads((FIXTURES / capture).read_text())
+        self._sink = sink
+        self.run: Run | None = None
+        self.closed = False
+
+    def open(self) -> Server:
+        version = ServerVersion.parse(self._data["server_version"])
+        return Server(agent=f"Neo4j/{version}", version=version, edition="community",
+                      dialect=dialect_for(version))
+
+    def read_catalog(self) -> Catalog:
+        return Catalog.from_rows(self._data["constraints"], self._data["indexes"])
+
+    def sink(self) -> Sink:
+        assert self._sink is not None and self.run is not None, "a dry run sends nothing"
+        return self._sink(self.run)
+
+    def await_online(self, names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
+        return []
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture(params=CAPTURES)
+def captured(request: pytest.FixtureRequest) -> Captured:
+    return Captured(request.param)
+
+
+class Outcome:
+    """What a run said: exit code, events (parsed) and stderr."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code = code
+        self.events = [json.loads(line) for line in out.splitlines()]
+        self.stderr = err
+
+    def of(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == name]
+
+    def outcomes(self) -> dict[str, str]:
+        return {e["object"]: e["outcome"] for e in self.of("statement")}
+
+    @property
+    def end(self) -> dict[str, Any]:
+        [end] = self.of("run.end")
+        return end
+
+
+def execute(body: Callable[..., ExitCode], db: Captured, *, debug: bool = False,
+            options: ConnectionOptions | None = None, env: dict[str, str] | None = None,
+            interactive: bool = False, **arguments: Any) -> Outcome:
+    """Run one command function in a real run session against `db`."""
+    out, err = io.StringIO(), io.StringIO()
+    console = Console(stdout=out, stderr=err, env={**ENV, **(env or {})}, interactive=interactive,
+                      prompt_secret=lambda _: "pw", confirm=lambda _: False)
+    common = Common(options or ConnectionOptions(), log_format="json", debug=debug)
+
+    def connect(run: Run, settings: ConnectionSettings) -> Captured:
+        db.run = run
+        return db
+
+    with Run(body.__name__, console, common=common, connect=connect) as run:
+        run.conclude(body(run, **arguments))
+    return Outcome(run.exit_code, out.getvalue(), err.getvalue())
+
+
+def test_apply_dry_run_plans_what_is_missing(captured: Captured) -> None:
+    """A dry apply skips version 1 as present, plans version 2, and ends with those counts."""
+    r = execute(commands.apply, captured, dry_run=True)
+    assert r.code == ExitCode.OK
+    assert r.outcomes() == {"compute_pk": "skipped", "kafka_topic": "skipped",
+                            **{name: "planned" for name in V2}}
+    assert [e["event"] for e in r.events] == ["run.start", "server", *["statement"] * 5,
+                                              "run.end"]
+    assert r.of("run.start")[0]["dry_run"] is True
+    assert r.end["counts"] == {"applied": 0, "skipped": 2, "planned": 3, "refused": 0,
+                               "failed": 0}
+    assert (r.end["outcome"], r.end["done"], r.end["not_done"]) == ("success", [], [])
+    assert captured.closed
+
+
+def test_rollback_dry_run_plans_the_drops_newest_first(captured: Captured) -> None:
+    """A dry rollback skips version 2 as absent and plans version 1's drops."""
+    r = execute(commands.rollback, captured, dry_run=True)
+    assert r.code == ExitCode.OK
+    assert list(r.outcomes().items()) == [
+        ("compute_buffering_since", "skipped"), ("queue_interval", "skipped"),
+        ("compute_tags", "skipped"), ("kafka_topic", "planned"), ("compute_pk", "planned")]
+    assert r.of("statement")[-1]["cypher"] == "DROP CONSTRAINT compute_pk IF EXISTS"
+
+
+@pytest.mark.parametrize(("arguments", "code"), [
+    ({"to": 1, "expect": "applied"}, ExitCode.OK),
+    ({"expect": "applied"}, ExitCode.REFUSED),
+    ({"expect": "absent"}, ExitCode.REFUSED),
+    ({}, ExitCode.OK),
+])
+def test_status_judges_the_captured_state(captured: Captured, arguments: dict[str, Any],
+                                          code: ExitCode) -> None:
+    """status reports version 1 present and version 2 absent, judged against --expect."""
+    r = execute(commands.status, captured, **arguments)
+    assert r.code == code
+    assert {e["object"]: e["state"] for e in r.of("object")} == {
+        "compute_pk": "present", "kafka_topic": "present", **{name: "absent" for name in V2}}
+    assert r.end["outcome"] == ("success" if code == ExitCode.OK else "refused")
+
+
+def test_rollback_without_yes_off_a_terminal_is_a_usage_error(captured: Captured) -> None:
+    """Not on a terminal and without --yes, rollback stops after run.start: exit 2."""
+    r = execute(commands.rollback, captured)
+    assert r.code == ExitCode.USAGE
+    assert [e["event"] for e in r.events] == ["run.start", "error", "run.end"]
+    assert r.stderr.startswith("neo4j-schema-rollback: error: rollback drops schema objects")
+
+
+class Failing(DryRunSink):
+    """A sink with a bug in it."""
+
+    def send(self, step: Step) -> str:
+        raise RuntimeError(f"bug while sending {step.obj.name}\nsecond line")
+
+
+def test_an_internal_bug_exits_70_in_one_line() -> None:
+    """A failure that is no domain error exits 70: one stderr line, no traceback, and the log
+    still ends with run.end."""
+    r = execute(commands.apply, Captured("catalog-5.json", Failing))
+    assert r.code == ExitCode.INTERNAL == 70
+    assert r.stderr == ("neo4j-schema-rollback: error: internal error: RuntimeError: bug while "
+                        "sending compute_tags second line — rerun with --debug and report it\n")
+    [error] = r.of("error")
+    assert error["exit_code"] == 70
+    assert (r.end["outcome"], r.end["exit_code"], r.end["not_done"]) == (
+        "internal_error", 70, V2)
+
+
+def test_debug_adds_the_traceback() -> None:
+    """With --debug the internal error's traceback goes to stderr too."""
+    r = execute(commands.apply, Captured("catalog-5.json", Failing), debug=True)
+    assert r.code == 70
+    assert r.stderr.startswith("Traceback (most recent call last):")
+    assert r.stderr.endswith("report it\n")
+
+
+@pytest.mark.parametrize(("action", "version", "to", "first"), [
+    ("apply", "4.4", None, "CREATE CONSTRAINT compute_pk IF NOT EXISTS FOR (c:ComputeNode) "
+     "REQUIRE c.node_id IS UNIQUE;"),
+    ("rollback", "2026.08", None, "DROP INDEX compute_buffering_since IF EXISTS;"),
+    ("rollback", "5.26", 1, "DROP INDEX compute_buffering_since IF EXISTS;"),
+])
+def test_statements_goes_through_the_print_sink(action: commands.Action, version: str,
+                                                to: int | None, first: str) -> None:
+    """statements prints every step of its plan, one line each, in the runner's order."""
+    out = io.StringIO()
+    commands.statements(out, action, version, to)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == first
+    assert len(lines) == (3 if to == 1 else 5)
