@@ -15,8 +15,10 @@ The installed package (pip/uv) is never patched: only the copy compiled into the
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 
 
 class PatchError(Exception):
@@ -149,23 +151,24 @@ PATCHES: tuple[Patch, ...] = (TIME_TABLES, TIME_DAYS_IN_YEAR, TIME_DAYS_IN_MONTH
 MARKERS = {"neo4j.time": "_LazyTable", "neo4j._codec.packstream.v1": "_PackedUInt16"}
 
 
-def patched_source(module: str, source: str) -> str:
+def patched_source(module: str, source: str, patches: tuple[Patch, ...] = PATCHES) -> str:
     """The source of `module` with its patches applied; each original must occur exactly once."""
-    for patch in PATCHES:
+    for patch in patches:
         if patch.module != module:
             continue
         count = source.count(patch.original)
         if count != 1:
             raise PatchError(
-                f"{module}: the text to patch occurs {count} times, not once (did the driver "
+                f"{module}: the text to patch occurs {count} times, not once (did the package "
                 f"change?): {patch.original.strip().splitlines()[0]!r}")
         source = source.replace(patch.original, patch.replacement)
     return source
 
 
-def patch_modules(pure: list[tuple[str, str, str]], out: Path) -> list[tuple[str, str, str]]:
+def patch_modules(pure: list[tuple[str, str, str]], out: Path,
+                  patches: tuple[Patch, ...] = PATCHES) -> list[tuple[str, str, str]]:
     """Point the PyInstaller TOC entries of the patched modules at patched copies under `out`."""
-    modules = {patch.module for patch in PATCHES}
+    modules = {patch.module for patch in patches}
     found: set[str] = set()
     result = []
     for name, path, typecode in pure:
@@ -176,8 +179,9 @@ def patch_modules(pure: list[tuple[str, str, str]], out: Path) -> list[tuple[str
             target = target / "__init__.py" if original.name == "__init__.py" else \
                 target.with_suffix(".py")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(patched_source(name, original.read_text(encoding="utf-8")),
-                              encoding="utf-8")
+            target.write_text(
+                patched_source(name, original.read_text(encoding="utf-8"), patches),
+                encoding="utf-8")
             path = str(target)
             found.add(name)
         result.append((name, path, typecode))
@@ -186,12 +190,20 @@ def patch_modules(pure: list[tuple[str, str, str]], out: Path) -> list[tuple[str
     return result
 
 
-def check_archive(pyz: str) -> None:
+def _names(code: CodeType) -> Iterator[str]:
+    """The names that `code` and the code nested in it (functions, classes) use."""
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _names(const)
+
+
+def check_archive(pyz: str, markers: Mapping[str, str] = MARKERS) -> None:
     """Fail unless the built PYZ archive holds the patched code of every patched module."""
     from PyInstaller.loader.pyimod01_archive import ZlibArchiveReader
 
     archive = ZlibArchiveReader(pyz)
-    for module, marker in MARKERS.items():
+    for module, marker in markers.items():
         code = archive.extract(module)
-        if marker not in code.co_names:
+        if code is None or marker not in set(_names(code)):
             raise PatchError(f"{pyz}: {module} is not the patched copy (no {marker})")
