@@ -145,10 +145,66 @@ UNPACKED_UINT_16 = _UnpackedUInt16()
 ''',
 )
 
+_ASYNC_IMPORTS = '''from ._async.driver import (  # noqa: F401 dynamic attribute
+    AsyncBoltDriver,
+    AsyncDriver,
+    AsyncGraphDatabase,
+    AsyncHttpDriver as _AsyncHttpDriver,
+    AsyncNeo4jDriver,
+)
+from ._async.work import (
+    AsyncManagedTransaction,
+    AsyncResult,
+    AsyncSession,
+    AsyncTransaction,
+)
+'''
+
+# `import neo4j` imported the whole async API (drivers, sessions, connection pool, Bolt
+# protocols: a copy of the sync one) for the sync code that the tool uses. The same imports
+# now run on the first access to one of their names, through the module's __getattr__.
+ASYNC_API = Patch(
+    module="neo4j",
+    original=_ASYNC_IMPORTS,
+    replacement='''# neo4j-schema-rollback build patch: the async API is imported on first use, by
+# __getattr__, with the imports that stood here.
+_ASYNC_API = frozenset({
+    "AsyncBoltDriver", "AsyncDriver", "AsyncGraphDatabase", "_AsyncHttpDriver",
+    "AsyncNeo4jDriver", "AsyncManagedTransaction", "AsyncResult", "AsyncSession",
+    "AsyncTransaction",
+})
+
+
+def _import_async_api():
+''' + "".join(f"    {line}\n" if line else "\n" for line in _ASYNC_IMPORTS.splitlines()) + '''\
+    imported = locals()
+    globals().update({name: imported[name] for name in _ASYNC_API})
+
+
+''',
+)
+
+ASYNC_API_GETATTR = Patch(
+    module="neo4j",
+    original='''
+def __getattr__(name) -> _t.Any:
+    # TODO: 7.0 - consider removing this
+''',
+    replacement='''
+def __getattr__(name) -> _t.Any:
+    if name in _ASYNC_API or name == "AsyncHttpDriver":
+        _import_async_api()
+        if name in _ASYNC_API:
+            return globals()[name]
+    # TODO: 7.0 - consider removing this
+''',
+)
+
 PATCHES: tuple[Patch, ...] = (TIME_TABLES, TIME_DAYS_IN_YEAR, TIME_DAYS_IN_MONTH,
-                              PACKSTREAM_TABLES)
+                              PACKSTREAM_TABLES, ASYNC_API, ASYNC_API_GETATTR)
 # A name each patched module defines only when patched: proof that the archive holds the patch.
-MARKERS = {"neo4j.time": "_LazyTable", "neo4j._codec.packstream.v1": "_PackedUInt16"}
+MARKERS = {"neo4j.time": "_LazyTable", "neo4j._codec.packstream.v1": "_PackedUInt16",
+           "neo4j": "_import_async_api"}
 
 
 def patched_source(module: str, source: str, patches: tuple[Patch, ...] = PATCHES) -> str:
