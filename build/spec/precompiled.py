@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any
 
 from driver_patches import Patch
@@ -79,6 +79,15 @@ MARKERS = {"dataclasses": "_nsr_precompiled", "attr._make": "_nsr_precompiled"}
 Table = dict[str, dict[str, Any]]  # group -> source text -> code object
 
 
+# The compiler flags that code compiled by compile() or exec() inherits from its caller.
+_FUTURE_FLAGS = 0
+for _name in __future__.all_feature_names:
+    _FUTURE_FLAGS |= getattr(__future__, _name).compiler_flag
+# (module, function) of the call sites that the patches change.
+_CALL_SITES = {("dataclasses", "_create_fn"): "exec",
+               ("attr._make", "_compile_and_eval"): "compile"}
+
+
 def _future_flags(namespace: Mapping[str, Any]) -> int:
     """The compiler flags that code compiled in a module inherits from its __future__ imports."""
     flags = 0
@@ -90,45 +99,50 @@ def _future_flags(namespace: Mapping[str, Any]) -> int:
 
 @contextmanager
 def recording(table: Table) -> Iterator[None]:
-    """Record into `table` every text that the installed dataclasses and attrs compile."""
-    import dataclasses
+    """Record into `table` every text that dataclasses' and attrs' call sites compile while the
+    block runs, from the first class on (attrs' own classes too): builtins.exec and
+    builtins.compile are wrapped, for calls from those two functions only."""
+    real_exec, real_compile = builtins.exec, builtins.compile
 
-    import attr._make
+    def caller_site(kind: str) -> tuple[FrameType, str] | None:
+        frame = sys._getframe(2)
+        site = (frame.f_globals.get("__name__"), frame.f_code.co_name)
+        return (frame, site[0]) if _CALL_SITES.get(site) == kind else None  # type: ignore[arg-type]
 
-    dc_flags = _future_flags(vars(dataclasses))
-    attrs_flags = _future_flags(vars(attr._make))
-
-    def dc_exec(source: Any, globs: Any = None, locs: Any = None) -> None:
-        if isinstance(source, str):
-            # what exec(source) compiles when called from dataclasses
-            code = compile(source, "<string>", "exec", dc_flags, dont_inherit=True)
-            group = globs["__name__"] if globs else ""
-            table.setdefault(group, {})[source] = code
-            source = code
-        builtins.exec(source, globs, locs)
-
-    def attrs_compile(source: Any, filename: str, mode: str) -> Any:
-        code = compile(source, filename, mode, attrs_flags, dont_inherit=True)
-        if isinstance(source, str) and mode == "exec":
-            table.setdefault(filename, {})[source] = code
+    def recorded(source: str, filename: str, frame: FrameType, group: str) -> CodeType:
+        # what compile()/exec() called from `frame` compile: its code's __future__ flags
+        code = real_compile(source, filename, "exec", frame.f_code.co_flags & _FUTURE_FLAGS,
+                            dont_inherit=True)
+        table.setdefault(group, {})[source] = code
         return code
 
-    # Module globals shadow the builtins for exactly these two call sites' modules.
-    saved = [(module, name, vars(module).get(name, _MISSING))
-             for module, name in ((dataclasses, "exec"), (attr._make, "compile"))]
-    dataclasses.exec = dc_exec  # type: ignore[attr-defined]
-    attr._make.compile = attrs_compile  # type: ignore[attr-defined]
+    def exec_(source: Any, globs: Any = None, locs: Any = None, /, **kwargs: Any) -> None:
+        site = caller_site("exec") if isinstance(source, str) else None
+        if site is None:
+            frame = sys._getframe(1)
+        else:
+            frame = site[0]
+            source = recorded(source, "<string>", frame, globs["__name__"] if globs else "")
+        if globs is None:  # exec()'s defaults are its caller's namespaces
+            globs = frame.f_globals
+            locs = frame.f_locals if locs is None else locs
+        real_exec(source, globs, locs, **kwargs)
+
+    def compile_(source: Any, filename: Any, mode: str, flags: int = 0,
+                 dont_inherit: bool = False, optimize: int = -1, **kwargs: Any) -> Any:
+        site = caller_site("compile")
+        if site is not None and isinstance(source, str) and mode == "exec" and flags == 0 \
+                and not dont_inherit and optimize == -1 and not kwargs:
+            return recorded(source, filename, site[0], filename)
+        if not dont_inherit:
+            flags |= sys._getframe(1).f_code.co_flags & _FUTURE_FLAGS
+        return real_compile(source, filename, mode, flags, True, optimize, **kwargs)
+
+    builtins.exec, builtins.compile = exec_, compile_  # type: ignore[assignment]
     try:
         yield
     finally:
-        for module, name, value in saved:
-            if value is _MISSING:
-                delattr(module, name)
-            else:
-                setattr(module, name, value)
-
-
-_MISSING = object()
+        builtins.exec, builtins.compile = real_exec, real_compile
 
 
 def record(runs: tuple[tuple[str, ...], ...] = RECORDED_RUNS) -> Table:
