@@ -7,11 +7,6 @@ in the same namespace.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import subprocess
-import sys
 import types
 import warnings
 from pathlib import Path
@@ -21,19 +16,9 @@ import neo4j.time
 import pytest
 from neo4j._codec.packstream import v1 as packstream_v1
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "build" / "spec"
+from patched import run_with_patched_copies, spec_module
 
-
-def _load_patches() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("driver_patches", SPEC_DIR / "driver_patches.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["driver_patches"] = module  # dataclasses resolve annotations through it
-    spec.loader.exec_module(module)
-    return module
-
-
-patches = _load_patches()
+patches = spec_module("driver_patches")
 
 
 def _patched(module: types.ModuleType) -> dict[str, Any]:
@@ -240,11 +225,6 @@ def test_patched_driver_still_warns_for_the_preview_async_http_driver() -> None:
 
 def test_import_neo4j_leaves_the_async_api_out(tmp_path: Path) -> None:
     """A fresh interpreter with the patched package imports no async driver module until asked."""
-    package = Path(neo4j.__file__).parent
-    shutil.copytree(package, tmp_path / "neo4j", ignore=shutil.ignore_patterns("__pycache__"))
-    init = tmp_path / "neo4j" / "__init__.py"
-    init.write_text(patches.patched_source("neo4j", init.read_text(encoding="utf-8")),
-                    encoding="utf-8")
     script = (
         "import sys, neo4j\n"
         "assert neo4j.__file__.startswith(sys.argv[1]), neo4j.__file__\n"
@@ -253,8 +233,10 @@ def test_import_neo4j_leaves_the_async_api_out(tmp_path: Path) -> None:
         "print(sorted(m for m in sys.modules if m.startswith('neo4j._async.')))\n"
         "neo4j.AsyncGraphDatabase\n"
         "print('neo4j._async.driver' in sys.modules)\n")
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True,
-                            capture_output=True, text=True, env={**os.environ,
-                                                                 "PYTHONPATH": str(tmp_path)})
+    assert neo4j.__file__ is not None
+    lines = run_with_patched_copies(
+        tmp_path, ["neo4j"],
+        {neo4j: patches.patched_source("neo4j", Path(neo4j.__file__).read_text(encoding="utf-8"))},
+        script)
     # auth_management: neo4j.auth_management re-exports the async auth managers
-    assert result.stdout.splitlines() == ["['neo4j._async.auth_management']", "True"]
+    assert lines == ["['neo4j._async.auth_management']", "True"]

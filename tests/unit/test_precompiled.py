@@ -7,7 +7,6 @@ same file name and flags) for every recorded text, and the old compile for any o
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import inspect
 import sys
 import types
@@ -17,23 +16,13 @@ from typing import Any
 import attr._make
 import pytest
 
+from patched import spec_module
+
 ROOT = Path(__file__).resolve().parents[2]
-SPEC_DIR = ROOT / "build" / "spec"
 
 
-def _load(name: str) -> types.ModuleType:
-    if str(SPEC_DIR) not in sys.path:
-        sys.path.insert(0, str(SPEC_DIR))  # precompiled imports driver_patches
-    spec = importlib.util.spec_from_file_location(name, SPEC_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses resolve annotations through it
-    spec.loader.exec_module(module)
-    return module
-
-
-patches = _load("driver_patches")
-precompiled = _load("precompiled")
+patches = spec_module("driver_patches")
+precompiled = spec_module("precompiled")
 
 
 @pytest.fixture(scope="module")
