@@ -45,3 +45,16 @@ def run_with_patched_copies(tmp_path: Path, packages: Iterable[str],
                             capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(tmp_path), "COLUMNS": "80"})
     return result.stdout.splitlines()
+
+
+def patched_copy(module: types.ModuleType, source: str) -> types.ModuleType:
+    """`module` executed from `source` (its patched text) as a second module of its package:
+    its imports resolve to the installed (already imported) modules."""
+    assert module.__file__ is not None
+    copy = types.ModuleType(module.__name__)
+    copy.__dict__.update(__package__=module.__package__, __file__=module.__file__)
+    if hasattr(module, "__path__"):
+        copy.__path__ = list(module.__path__)
+    # dont_inherit: not the `from __future__ import annotations` of this file
+    exec(compile(source, module.__file__, "exec", dont_inherit=True), copy.__dict__)
+    return copy

@@ -13,7 +13,7 @@ import cyclopts.help
 import cyclopts.help.formatters
 import pytest
 
-from patched import run_with_patched_copies, spec_module
+from patched import patched_copy, run_with_patched_copies, spec_module
 
 cyclopts_patches = spec_module("cyclopts_patches")
 driver_patches = spec_module("driver_patches")
@@ -27,16 +27,7 @@ def _patched_source(module: types.ModuleType) -> str:
 
 
 def _patched_copy(module: types.ModuleType) -> types.ModuleType:
-    """`module` executed from its patched source as a second module of its package: its
-    imports resolve to the installed (already imported) modules."""
-    assert module.__file__ is not None
-    copy = types.ModuleType(module.__name__)
-    copy.__dict__.update(__package__=module.__package__, __file__=module.__file__)
-    if hasattr(module, "__path__"):
-        copy.__path__ = list(module.__path__)
-    exec(compile(_patched_source(module), module.__file__, "exec", dont_inherit=True),
-         copy.__dict__)
-    return copy
+    return patched_copy(module, _patched_source(module))
 
 
 @pytest.mark.parametrize("package", [cyclopts.help, cyclopts.help.formatters],
