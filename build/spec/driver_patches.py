@@ -15,8 +15,10 @@ The installed package (pip/uv) is never patched: only the copy compiled into the
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 
 
 class PatchError(Exception):
@@ -143,29 +145,86 @@ UNPACKED_UINT_16 = _UnpackedUInt16()
 ''',
 )
 
+_ASYNC_IMPORTS = '''from ._async.driver import (  # noqa: F401 dynamic attribute
+    AsyncBoltDriver,
+    AsyncDriver,
+    AsyncGraphDatabase,
+    AsyncHttpDriver as _AsyncHttpDriver,
+    AsyncNeo4jDriver,
+)
+from ._async.work import (
+    AsyncManagedTransaction,
+    AsyncResult,
+    AsyncSession,
+    AsyncTransaction,
+)
+'''
+
+# `import neo4j` imported the whole async API (drivers, sessions, connection pool, Bolt
+# protocols: a copy of the sync one) for the sync code that the tool uses. The same imports
+# now run on the first access to one of their names, through the module's __getattr__.
+ASYNC_API = Patch(
+    module="neo4j",
+    original=_ASYNC_IMPORTS,
+    replacement='''# neo4j-schema-rollback build patch: the async API is imported on first use, by
+# __getattr__, with the imports that stood here.
+_ASYNC_API = frozenset({
+    "AsyncBoltDriver", "AsyncDriver", "AsyncGraphDatabase", "_AsyncHttpDriver",
+    "AsyncNeo4jDriver", "AsyncManagedTransaction", "AsyncResult", "AsyncSession",
+    "AsyncTransaction",
+})
+
+
+def _import_async_api():
+''' + "".join(f"    {line}\n" if line else "\n" for line in _ASYNC_IMPORTS.splitlines()) + '''\
+    imported = locals()
+    globals().update({name: imported[name] for name in _ASYNC_API})
+
+
+''',
+)
+
+ASYNC_API_GETATTR = Patch(
+    module="neo4j",
+    original='''
+def __getattr__(name) -> _t.Any:
+    # TODO: 7.0 - consider removing this
+''',
+    replacement='''
+def __getattr__(name) -> _t.Any:
+    if name in _ASYNC_API or name == "AsyncHttpDriver":
+        _import_async_api()
+        if name in _ASYNC_API:
+            return globals()[name]
+    # TODO: 7.0 - consider removing this
+''',
+)
+
 PATCHES: tuple[Patch, ...] = (TIME_TABLES, TIME_DAYS_IN_YEAR, TIME_DAYS_IN_MONTH,
-                              PACKSTREAM_TABLES)
+                              PACKSTREAM_TABLES, ASYNC_API, ASYNC_API_GETATTR)
 # A name each patched module defines only when patched: proof that the archive holds the patch.
-MARKERS = {"neo4j.time": "_LazyTable", "neo4j._codec.packstream.v1": "_PackedUInt16"}
+MARKERS = {"neo4j.time": "_LazyTable", "neo4j._codec.packstream.v1": "_PackedUInt16",
+           "neo4j": "_import_async_api"}
 
 
-def patched_source(module: str, source: str) -> str:
+def patched_source(module: str, source: str, patches: tuple[Patch, ...] = PATCHES) -> str:
     """The source of `module` with its patches applied; each original must occur exactly once."""
-    for patch in PATCHES:
+    for patch in patches:
         if patch.module != module:
             continue
         count = source.count(patch.original)
         if count != 1:
             raise PatchError(
-                f"{module}: the text to patch occurs {count} times, not once (did the driver "
+                f"{module}: the text to patch occurs {count} times, not once (did the package "
                 f"change?): {patch.original.strip().splitlines()[0]!r}")
         source = source.replace(patch.original, patch.replacement)
     return source
 
 
-def patch_modules(pure: list[tuple[str, str, str]], out: Path) -> list[tuple[str, str, str]]:
+def patch_modules(pure: list[tuple[str, str, str]], out: Path,
+                  patches: tuple[Patch, ...] = PATCHES) -> list[tuple[str, str, str]]:
     """Point the PyInstaller TOC entries of the patched modules at patched copies under `out`."""
-    modules = {patch.module for patch in PATCHES}
+    modules = {patch.module for patch in patches}
     found: set[str] = set()
     result = []
     for name, path, typecode in pure:
@@ -176,8 +235,9 @@ def patch_modules(pure: list[tuple[str, str, str]], out: Path) -> list[tuple[str
             target = target / "__init__.py" if original.name == "__init__.py" else \
                 target.with_suffix(".py")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(patched_source(name, original.read_text(encoding="utf-8")),
-                              encoding="utf-8")
+            target.write_text(
+                patched_source(name, original.read_text(encoding="utf-8"), patches),
+                encoding="utf-8")
             path = str(target)
             found.add(name)
         result.append((name, path, typecode))
@@ -186,12 +246,20 @@ def patch_modules(pure: list[tuple[str, str, str]], out: Path) -> list[tuple[str
     return result
 
 
-def check_archive(pyz: str) -> None:
+def _names(code: CodeType) -> Iterator[str]:
+    """The names that `code` and the code nested in it (functions, classes) use."""
+    yield from code.co_names
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _names(const)
+
+
+def check_archive(pyz: str, markers: Mapping[str, str] = MARKERS) -> None:
     """Fail unless the built PYZ archive holds the patched code of every patched module."""
     from PyInstaller.loader.pyimod01_archive import ZlibArchiveReader
 
     archive = ZlibArchiveReader(pyz)
-    for module, marker in MARKERS.items():
+    for module, marker in markers.items():
         code = archive.extract(module)
-        if marker not in code.co_names:
+        if code is None or marker not in set(_names(code)):
             raise PatchError(f"{pyz}: {module} is not the patched copy (no {marker})")

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -248,3 +249,25 @@ def test_glibc_needed_is_at_most_the_floor(binary: Path) -> None:
                              capture_output=True, text=True, timeout=300, check=False)
     assert refused.returncode == 1, refused.stderr
     assert f"needs GLIBC {needed}, more than the allowed {lower}" in refused.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["apply", "--help"], ["rollback", "--help"], ["status", "--help"],
+    ["statements", "--help"], ["--no-such-flag"], ["statements", "--action", "drop"],
+    ["rollback", "--to", "1.5"], ["statements"], ["statements", "--action", "rollback",
+                                                  "--server-version", "4.4"],
+], ids=" ".join)
+def test_the_binary_prints_what_the_module_prints(binary: Path, tmp_path: Path,
+                                                  args: list[str]) -> None:
+    """The build patches the bundled libraries (cyclopts' help modules among them): help,
+    usage errors and statements are exactly those of `python -m neo4j_schema_rollback`."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
+           "COLUMNS": "100", "TERM": "dumb"}
+    frozen = subprocess.run([str(binary), *args], capture_output=True, text=True, check=False,
+                            env=env, stdin=subprocess.DEVNULL)
+    module = subprocess.run([sys.executable, "-m", "neo4j_schema_rollback", *args],
+                            capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+                            env={**env, "PYTHONPATH": str(ROOT / "app")})
+    assert (frozen.returncode, frozen.stdout, frozen.stderr) == \
+        (module.returncode, module.stdout, module.stderr)
+    assert frozen.stdout or frozen.stderr

@@ -7,9 +7,8 @@ in the same namespace.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,9 @@ import neo4j.time
 import pytest
 from neo4j._codec.packstream import v1 as packstream_v1
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "build" / "spec"
+from patched import run_with_patched_copies, spec_module
 
-
-def _load_patches() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("driver_patches", SPEC_DIR / "driver_patches.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["driver_patches"] = module  # dataclasses resolve annotations through it
-    spec.loader.exec_module(module)
-    return module
-
-
-patches = _load_patches()
+patches = spec_module("driver_patches")
 
 
 def _patched(module: types.ModuleType) -> dict[str, Any]:
@@ -161,11 +150,12 @@ def test_a_changed_driver_fails_the_build() -> None:
 
 
 def test_patch_modules_writes_packages_as_packages(tmp_path: Path) -> None:
-    toc = [("neo4j.time", neo4j.time.__file__, "PYMODULE"),
+    toc = [("neo4j", neo4j.__file__, "PYMODULE"), ("neo4j.time", neo4j.time.__file__, "PYMODULE"),
            ("neo4j._codec.packstream.v1", packstream_v1.__file__, "PYMODULE"),
            ("os", "/somewhere/os.py", "PYMODULE")]
     result = patches.patch_modules(toc, tmp_path)
     assert result == [
+        ("neo4j", str(tmp_path / "neo4j" / "__init__.py"), "PYMODULE"),
         ("neo4j.time", str(tmp_path / "neo4j" / "time" / "__init__.py"), "PYMODULE"),
         ("neo4j._codec.packstream.v1",
          str(tmp_path / "neo4j" / "_codec" / "packstream" / "v1" / "__init__.py"), "PYMODULE"),
@@ -175,14 +165,14 @@ def test_patch_modules_writes_packages_as_packages(tmp_path: Path) -> None:
 
 
 def test_patch_modules_fails_when_a_module_is_not_bundled(tmp_path: Path) -> None:
-    with pytest.raises(patches.PatchError, match=r"not bundled: \['neo4j._codec"):
+    with pytest.raises(patches.PatchError, match=r"not bundled: \['neo4j', 'neo4j._codec"):
         patches.patch_modules([("neo4j.time", neo4j.time.__file__, "PYMODULE")], tmp_path)
 
 
 def _archive(tmp_path: Path, patched: bool) -> str:
     from PyInstaller.archive.writers import ZlibArchiveWriter
 
-    toc = [("neo4j.time", neo4j.time.__file__, "PYMODULE"),
+    toc = [("neo4j", neo4j.__file__, "PYMODULE"), ("neo4j.time", neo4j.time.__file__, "PYMODULE"),
            ("neo4j._codec.packstream.v1", packstream_v1.__file__, "PYMODULE")]
     if patched:
         toc = patches.patch_modules(toc, tmp_path / "patched")
@@ -200,3 +190,53 @@ def test_check_archive_accepts_the_patched_modules(tmp_path: Path) -> None:
 def test_check_archive_refuses_an_unpatched_driver(tmp_path: Path) -> None:
     with pytest.raises(patches.PatchError, match=r"neo4j\.time is not the patched copy"):
         patches.check_archive(_archive(tmp_path, patched=False))
+
+
+def _patched_package_init() -> types.ModuleType:
+    """neo4j/__init__.py executed from its patched source as a second module of the package:
+    its relative imports resolve to the installed (already imported) driver modules."""
+    assert neo4j.__file__ is not None
+    source = Path(neo4j.__file__).read_text(encoding="utf-8")
+    module = types.ModuleType("neo4j")
+    module.__dict__.update(__package__="neo4j", __path__=list(neo4j.__path__),
+                           __file__=neo4j.__file__)
+    exec(compile(patches.patched_source("neo4j", source), neo4j.__file__, "exec"),
+         module.__dict__)
+    return module
+
+
+def test_patched_driver_package_offers_the_same_names() -> None:
+    patched = _patched_package_init()
+    assert "AsyncGraphDatabase" not in vars(patched)  # not imported until asked for
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the deprecated and preview names warn, as they did
+        for name in [*neo4j.__all__, "_AsyncHttpDriver", "_HttpDriver"]:
+            assert getattr(patched, name) is getattr(neo4j, name), name
+    assert dir(patched) == dir(neo4j)
+    with pytest.raises(AttributeError, match="no attribute NoSuchName"):
+        patched.NoSuchName  # noqa: B018
+
+
+def test_patched_driver_still_warns_for_the_preview_async_http_driver() -> None:
+    patched = _patched_package_init()
+    with pytest.warns(neo4j.warnings.PreviewWarning, match="AsyncHttpDriver"):
+        assert patched.AsyncHttpDriver is neo4j._AsyncHttpDriver  # type: ignore[attr-defined]
+
+
+def test_import_neo4j_leaves_the_async_api_out(tmp_path: Path) -> None:
+    """A fresh interpreter with the patched package imports no async driver module until asked."""
+    script = (
+        "import sys, neo4j\n"
+        "assert neo4j.__file__.startswith(sys.argv[1]), neo4j.__file__\n"
+        "driver = neo4j.GraphDatabase.driver('bolt://127.0.0.1:1', auth=('u', 'p'))\n"
+        "driver.close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('neo4j._async.')))\n"
+        "neo4j.AsyncGraphDatabase\n"
+        "print('neo4j._async.driver' in sys.modules)\n")
+    assert neo4j.__file__ is not None
+    lines = run_with_patched_copies(
+        tmp_path, ["neo4j"],
+        {neo4j: patches.patched_source("neo4j", Path(neo4j.__file__).read_text(encoding="utf-8"))},
+        script)
+    # auth_management: neo4j.auth_management re-exports the async auth managers
+    assert lines == ["['neo4j._async.auth_management']", "True"]
