@@ -79,11 +79,12 @@ def test_version_statements_and_a_usage_error_in_each_root(rootfs: Path, binary:
     assert r.code == 0, r.stderr
     assert r.stdout.startswith("CREATE CONSTRAINT compute_pk IF NOT EXISTS FOR"), r.stdout
     assert all(line.endswith(";") for line in r.stdout.splitlines())
-    r = in_root(rootfs, binary, "apply", "--no-such-flag")
+    r = in_root(rootfs, binary, "apply", "--no-such-flag", "--log-format", "json")
     assert r.code == 2
-    assert r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "--no-such-flag" in r.stderr
+    assert [e["event"] for e in r.events] == ["error", "run.end"]
+    assert r.end["exit_code"] == 2
 
 
 def test_apply_and_rollback_in_a_root_without_python(rootfs: Path, binary: Path,
