@@ -18,6 +18,9 @@ from PyInstaller.archive.readers import CArchiveReader  # type: ignore[import-un
 APP_MODULE = "neo4j_schema_rollback"
 _LICENCE_FILE = re.compile(r"(LICEN[CS]E|COPYING|NOTICE|AUTHORS)", re.IGNORECASE)
 _PYI_MODULES = re.compile(r"^(pyimod\d+_|pyiboot\d+_|pyi_rth_)")
+# Modules the build itself generates for its patches of the bundled packages (build/spec:
+# precompiled methods, the lazy asyncio proxy): part of the tool, not of any distribution.
+_BUILD_MODULES = re.compile(r"^_nsr_")
 
 
 class ContentsError(Exception):
@@ -125,7 +128,8 @@ def python_dists(modules: set[str], site_packages: Path) -> tuple[list[PythonDis
     dists: dict[str, metadata.Distribution] = {}
     unknown = []
     for module in sorted(modules):
-        if module in sys.stdlib_module_names or module == APP_MODULE or _PYI_MODULES.match(module):
+        if (module in sys.stdlib_module_names or module == APP_MODULE
+                or _PYI_MODULES.match(module) or _BUILD_MODULES.match(module)):
             continue
         if module.endswith("_entry") and module.startswith(APP_MODULE):
             continue
