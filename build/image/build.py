@@ -125,7 +125,7 @@ def main() -> None:
     commit = os.environ.get("NSR_COMMIT", "")
     if not commit:
         fail("NSR_COMMIT (the revision label) is not set")
-    site_packages = args.site_packages or contents.default_site_packages(ROOT)
+    site_packages = args.site_packages or contents.default_site_packages(ROOT, arch)
     cache = Path(os.environ.get("NSR_CACHE_DIR") or "/var/cache/neo4j-schema-rollback") / "image"
     start = time.monotonic()
 

@@ -171,10 +171,18 @@ def read(binary: Path, site_packages: Path) -> Contents:
                     python["debian_version"], libs, extensions, dists, pyinstaller)
 
 
-def default_site_packages(root: Path) -> Path:
-    """The build environment scripts/build-binary made (build/work/venv)."""
-    found = sorted((root / "build" / "work" / "venv" / "lib").glob("python3.*/site-packages"))
-    if not found:
-        raise ContentsError("no build/work/venv: run scripts/build-binary first, or name the "
-                            "build environment's site-packages")
-    return found[-1]
+def default_site_packages(root: Path, arch: str | None = None) -> Path:
+    """The environment that built the binary: the portable build's of `arch` (amd64 or arm64,
+    build/work/portable-<x86_64|arm64>/venv) when it exists, else the host build's
+    (build/work/venv)."""
+    envs = [root / "build" / "work" / "venv"]
+    if arch is not None:
+        portable = {"amd64": "x86_64", "arm64": "arm64"}.get(arch, arch)
+        envs.insert(0, root / "build" / "work" / f"portable-{portable}" / "venv")
+    for env in envs:
+        found = sorted((env / "lib").glob("python3.*/site-packages"))
+        if found:
+            return found[-1]
+    raise ContentsError("no build environment (build/work/portable-<arch>/venv or "
+                        "build/work/venv): run scripts/build-binary first, or name the build "
+                        "environment's site-packages")
