@@ -361,7 +361,7 @@ def test_named_instances_get_their_own_stable_ports(
 ) -> None:
     """Port choice without starting a server: distinct, outside the lines' default ports,
     the same again for the same name, another one when that is taken."""
-    from testbed import launch, state
+    from testbed import launch, lines, state
 
     monkeypatch.setenv("NEO4J_TESTBED_DIR", str(tmp_path))
     defaults = {line.default_port for line in testbed.LINES.values()}
@@ -371,8 +371,8 @@ def test_named_instances_get_their_own_stable_ports(
         ports[name] = launch.pick_port(name)
         state.write_meta(name, name.split("-")[0], ports[name])  # what a start reserves
     assert len(set(ports.values())) == 3 and not set(ports.values()) & defaults
-    assert all(launch.NAMED_PORT_BASE <= p < launch.NAMED_PORT_BASE + launch.NAMED_PORT_SPAN
-               for p in ports.values())
+    base = launch.NAMED_PORT_BASE + lines.port_offset()
+    assert all(base <= p < base + launch.NAMED_PORT_SPAN for p in ports.values())
     assert launch.pick_port("5-a") == ports["5-a"]
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", ports["5-a"]))
@@ -383,3 +383,21 @@ def test_named_instances_get_their_own_stable_ports(
         testbed.start("5", name="4.4")
     with pytest.raises(testbed.TestbedError, match="invalid instance name"):
         testbed.start("5", name="../x")
+
+
+def test_port_offset_moves_every_port_the_test_bed_picks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NEO4J_TESTBED_PORT_OFFSET moves the default and the named ports (two checkouts side by
+    side); a value that is not a small whole number is refused in one line."""
+    from testbed import launch
+
+    monkeypatch.setenv("NEO4J_TESTBED_DIR", str(tmp_path))
+    monkeypatch.setenv("NEO4J_TESTBED_PORT_OFFSET", "2000")
+    assert [line.default_port for line in testbed.LINES.values()] == [19687, 19688, 19689]
+    (tmp_path / "5-a").mkdir()
+    assert 19700 <= launch.pick_port("5-a") < 19700 + launch.NAMED_PORT_SPAN
+    for bad in ("-1", "2k", "40001"):
+        monkeypatch.setenv("NEO4J_TESTBED_PORT_OFFSET", bad)
+        with pytest.raises(testbed.TestbedError, match="NEO4J_TESTBED_PORT_OFFSET must be a whole"):
+            _ = testbed.LINES["5"].default_port

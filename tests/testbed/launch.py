@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import artifacts
 from .errors import TestbedError
-from .lines import LINES, Line
+from .lines import LINES, Line, port_offset
 from .paths import instance_dir, testbed_dir
 from .process import (
     STOP_GRACE,
@@ -53,7 +53,8 @@ REJECTED_GRACE = 5.0
 """A restarted server that rejects the kept password this long fails at once."""
 NAMED_PORT_BASE = 17700
 NAMED_PORT_SPAN = 1000
-"""Instances other than a line's default one get a port in [BASE, BASE + SPAN)."""
+"""Instances other than a line's default one get a port in [BASE, BASE + SPAN), both moved by
+``$NEO4J_TESTBED_PORT_OFFSET``."""
 
 
 def _ports_of_others(name: str) -> set[int]:
@@ -75,14 +76,15 @@ def pick_port(name: str) -> int:
     free, else the first free one from a place that depends on the test-bed dir and the name."""
     taken = _ports_of_others(name)
     meta = read_meta(name)
+    base = NAMED_PORT_BASE + port_offset()
     seed = int.from_bytes(hashlib.sha256(f"{testbed_dir()}\0{name}".encode()).digest()[:4], "big")
-    candidates = [NAMED_PORT_BASE + (seed + i) % NAMED_PORT_SPAN for i in range(NAMED_PORT_SPAN)]
-    if meta is not None and NAMED_PORT_BASE <= meta[1] < NAMED_PORT_BASE + NAMED_PORT_SPAN:
+    candidates = [base + (seed + i) % NAMED_PORT_SPAN for i in range(NAMED_PORT_SPAN)]
+    if meta is not None and base <= meta[1] < base + NAMED_PORT_SPAN:
         candidates.insert(0, meta[1])
     for port in candidates:
         if port not in taken and port_free(port):
             return port
-    raise TestbedError(f"no free port in {NAMED_PORT_BASE}-{NAMED_PORT_BASE + NAMED_PORT_SPAN - 1} "
+    raise TestbedError(f"no free port in {base}-{base + NAMED_PORT_SPAN - 1} "
                        f"on {HOST} for instance {name}; choose one with --port")
 
 

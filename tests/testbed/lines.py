@@ -9,8 +9,26 @@ scripts/build-binary read it (``python tests/testbed/lines.py`` prints each line
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Literal
+
+PORT_OFFSET_VAR = "NEO4J_TESTBED_PORT_OFFSET"
+
+
+def port_offset() -> int:
+    """``$NEO4J_TESTBED_PORT_OFFSET``: added to every port the test bed picks by itself."""
+    from .errors import TestbedError
+
+    text = os.environ.get(PORT_OFFSET_VAR, "0")
+    try:
+        offset = int(text)
+    except ValueError:
+        offset = -1
+    if not 0 <= offset <= 40000:
+        raise TestbedError(f"{PORT_OFFSET_VAR} must be a whole number from 0 to 40000, "
+                           f"not {text!r}")
+    return offset
 
 Dialect = Literal["4.4", "5"]
 """Configuration dialect: 4.4 uses ``dbms.connector.*`` keys, 5.x and calver use ``server.*``."""
@@ -41,7 +59,8 @@ class Line:
     name: str
     version: str
     java: JavaSpec
-    default_port: int
+    base_port: int
+    """The default instance's port before ``$NEO4J_TESTBED_PORT_OFFSET`` (see default_port)."""
     dialect: Dialect
     marker: str
     version_prefix: str
@@ -51,6 +70,12 @@ class Line:
     extra_settings: tuple[tuple[str, str], ...] = ()
     """Version-specific (internal) settings: here only ones that make shutdown quick instead of
     waiting 2 x 5 s for Bolt connections to drain (the data are wiped on the next start anyway)."""
+
+    @property
+    def default_port(self) -> int:
+        """The default instance's port: base_port plus ``$NEO4J_TESTBED_PORT_OFFSET`` (default 0),
+        so two checkouts can run their test beds at the same time."""
+        return self.base_port + port_offset()
 
     @property
     def server_version(self) -> str:
@@ -67,7 +92,7 @@ LINES: dict[str, Line] = {
         name="4.4",
         version="4.4.48",
         java=JAVA_11,
-        default_port=17687,
+        base_port=17687,
         dialect="4.4",
         marker="neo4j_4_4",
         version_prefix="4.4.",
@@ -82,7 +107,7 @@ LINES: dict[str, Line] = {
         name="5",
         version="5.26.30",
         java=JAVA_17,
-        default_port=17688,
+        base_port=17688,
         dialect="5",
         marker="neo4j_5",
         version_prefix="5.26.",
@@ -99,7 +124,7 @@ LINES: dict[str, Line] = {
         name="calver",
         version="2026.08.1",
         java=JAVA_21,
-        default_port=17689,
+        base_port=17689,
         dialect="5",
         marker="neo4j_calver",
         version_prefix="2026.08.",
