@@ -25,6 +25,7 @@ from .plan import Step
 from .runner import LiveSink
 from .settings import ConnectionSettings
 from .table import SchemaObject
+from .waiting import Pacer, probe
 
 if TYPE_CHECKING:
     from .runner import Sink
@@ -96,6 +97,7 @@ def _notifications(summary: neo4j.ResultSummary) -> list[dict[str, Any]]:
 
 
 MAX_ATTEMPTS = 5
+BOLT_PORT = 7687
 TIMEOUT_GRACE = 2.0
 _T = TypeVar("_T")
 
@@ -141,6 +143,8 @@ class Connection:
         self._driver: neo4j.Driver | None = None
         self._session: neo4j.Session | None = None
         self.server: Server | None = None
+        self.waited: dict[str, Any] = {}
+        """How long open() waited, when its first attempt failed."""
         _quiet_driver_logging()
 
     # -- connecting ---------------------------------------------------------------------------
@@ -149,14 +153,24 @@ class Connection:
         """Open the driver, retrying unreachable servers until --wait runs out, then identify
         the server. A failed login is never retried."""
         settings = self._settings
-        deadline = time.monotonic() + settings.wait
-        attempt = 0
+        began = time.monotonic()
+        deadline = began + settings.wait
+        target = settings.target
+        pacer = Pacer(clock=time.monotonic, sleep=self._sleep,
+                      probe=lambda timeout: probe(target.host, target.port or BOLT_PORT,
+                                                  min(timeout, settings.timeout)),
+                      tick=lambda reason: None)
+        attempt = logged_probes = 0
         while True:
             attempt += 1
             self._run.stop.check()
+            attempt_began = time.monotonic()
             try:
                 self._open()
                 self.server = self._identify()
+                if attempt > 1:
+                    self.waited = {"waited_ms": round((time.monotonic() - began) * 1000),
+                                   "attempts": attempt, "probes": pacer.probes}
                 return self.server
             except nx.ConfigurationError as exc:
                 self.close()
@@ -182,18 +196,21 @@ class Connection:
                     code=exc.code) from None
             except _RETRYABLE as exc:
                 self.close()
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
                 reason = _error_fields(exc)["message"]
-                if remaining <= 0:
+                if now >= deadline:
                     hint = ("is Neo4j running and reachable? --wait retries while it starts"
-                            if settings.wait == 0 else f"gave up after {attempt} attempts")
+                            if settings.wait == 0 else
+                            f"gave up after {now - began:.1f} s: {attempt} attempts, "
+                            f"{pacer.probes} TCP probes")
                     raise ConnectionFailed(f"cannot connect to {settings.redacted_uri}: "
                                            f"{reason}", hint=hint) from None
-                delay = min(remaining, min(8.0, 0.25 * 2 ** (attempt - 1)) * random.uniform(0.5, 1))
                 self._run.emit(events.WAIT, attempt=attempt, target=settings.redacted_uri,
-                               error=reason, retry_in_ms=round(delay * 1000),
-                               remaining_ms=round(remaining * 1000))
-                self._sleep(delay)
+                               error=reason, probes=pacer.probes - logged_probes,
+                               waited_ms=round((now - began) * 1000),
+                               remaining_ms=round((deadline - now) * 1000))
+                logged_probes = pacer.probes
+                pacer.until_next_attempt(attempt_began, deadline)
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds

@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # types only: a Protocol class costs every start, `statements
     class Database(Protocol):
         """What a command may ask of the database it runs against (the live one: Connection)."""
 
+        waited: dict[str, Any]
+        """After open(): how long it waited for the server (empty when it did not)."""
+
         def open(self) -> Server:
             """Connect and identify the server."""
             ...
@@ -175,7 +178,7 @@ class Run:
         self._db = self._connect(self, self._settings)
         server = self._db.open()
         self.emit(events.SERVER, agent=server.agent, version=str(server.version),
-                  edition=server.edition, dialect=server.dialect.name)
+                  edition=server.edition, dialect=server.dialect.name, **self._db.waited)
         self._server = server
         return self._db
 

@@ -123,7 +123,7 @@ def connected_scenarios() -> list[Scenario]:
 
 # -- normalising ----------------------------------------------------------------------------
 
-_VARYING = {"timestamp": "T", "run_id": "RUN", "duration_ms": 0, "retry_in_ms": 0,
+_VARYING = {"timestamp": "T", "run_id": "RUN", "duration_ms": 0, "waited_ms": 0, "probes": 0,
             "remaining_ms": 0}
 
 
@@ -150,7 +150,7 @@ def _awaits(events: list[dict[str, Any]]) -> int:
 
 
 _CONSOLE_TIME = re.compile(r"^\d\d:\d\d:\d\d ", flags=re.M)
-_CONSOLE_VARYING = re.compile(r"\b(duration_ms|retry_in_ms|remaining_ms)=[0-9.]+")
+_CONSOLE_VARYING = re.compile(r"\b(duration_ms|waited_ms|probes|remaining_ms)=[0-9.]+")
 # A failed index's message names the store's ids for it and for the node: they vary.
 _STORE_IDS = [(re.compile(r"Index\( id=\d+"), "Index( id=N"),
               (re.compile(r"element id: [^,]+"), "element id: ID")]

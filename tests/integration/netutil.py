@@ -1,11 +1,13 @@
-"""Loopback network helpers: a listener that never answers, and a port that starts forwarding
-to a real server only when told to (a server that "comes up" during --wait)."""
+"""Loopback network helpers: a listener that never answers, one that hangs up on every Bolt
+handshake while counting them, and a port that starts forwarding to a real server only when told
+to (a server that "comes up" during --wait)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -42,6 +44,47 @@ def silent_listener() -> Iterator[int]:
         thread.join()
         for conn in held:
             conn.close()
+        server.close()
+
+
+BOLT_MAGIC = b"\x60\x60\xb0\x17"
+
+
+@contextmanager
+def hang_up_listener() -> Iterator[tuple[int, list[float], list[float]]]:
+    """Accept TCP on 127.0.0.1 and close each connection: a port that is open but serves no Bolt
+    yet. Yields (port, Bolt attempts, bare connects): the monotonic arrival time of each
+    connection that began a Bolt handshake, and of each that sent nothing (a TCP probe)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    bolt: list[float] = []
+    bare: list[float] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn = server.accept()[0]
+            except OSError:
+                continue
+            arrived = time.monotonic()
+            with conn:
+                conn.settimeout(2)
+                try:
+                    first = conn.recv(4)
+                except OSError:
+                    first = b""
+            (bolt if first == BOLT_MAGIC else bare).append(arrived)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1]), bolt, bare
+    finally:
+        stop.set()
+        thread.join()
         server.close()
 
 

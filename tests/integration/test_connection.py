@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -11,8 +13,8 @@ from urllib.parse import quote
 
 import pytest
 from db import env_for
-from netutil import Forwarder, free_port, silent_listener
-from tool import Tool, finish
+from netutil import Forwarder, free_port, hang_up_listener, silent_listener
+from tool import Tool, finish, system_tool
 
 
 def only_password(server: Any) -> tuple[str, ...]:
@@ -137,22 +139,45 @@ def test_unreachable_port_without_wait_exits_3_at_once(tool: Tool) -> None:
     assert "--wait" in r.of("error")[0]["message"]
 
 
-def test_unreachable_port_with_wait_retries_until_the_deadline(tool: Tool) -> None:
-    """With --wait 3 the tool retries with backoff, one wait event per attempt, then exits 3."""
+def test_unreachable_port_with_wait_probes_until_the_deadline(tool: Tool) -> None:
+    """With --wait 3 and a closed port: one Bolt attempt and its wait event, TCP probes at most
+    every 50 ms until the deadline, one last attempt, exit 3 saying how long and how often."""
     started = time.monotonic()
     r = tool.run("status", "--wait", "3", "--uri", f"bolt://127.0.0.1:{free_port()}",
                  env={"NEO4J_PASSWORD": "pw-not-used"})
     elapsed = time.monotonic() - started
     assert r.code == 3
-    waits = r.of("wait")
-    assert len(waits) >= 3
-    assert [w["attempt"] for w in waits] == list(range(1, len(waits) + 1))
+    [wait] = r.of("wait")
+    assert (wait["attempt"], wait["probes"]) == (1, 0)
     assert 3 <= elapsed < 20
-    assert "gave up after" in r.of("error")[0]["message"]
+    message = r.of("error")[0]["message"]
+    match = re.search(r"gave up after (\d+\.\d) s: 2 attempts, (\d+) TCP probes", message)
+    assert match, message
+    assert 3.0 <= float(match[1]) < 4.0
+    assert 1 <= int(match[2]) <= 3 / 0.05 + 1
+
+
+def test_open_port_without_bolt_gets_one_attempt_per_250_ms(tool: Tool) -> None:
+    """A port that accepts and hangs up (a server still starting): attempts at least 250 ms
+    apart, each after one probe, one wait event each."""
+    with hang_up_listener() as (port, bolt, bare):
+        r = tool.run("status", "--wait", "2", "--uri", f"bolt://127.0.0.1:{port}",
+                     env={"NEO4J_PASSWORD": "pw-not-used"})
+        attempts, probes = list(bolt), list(bare)
+    assert r.code == 3
+    waits = r.of("wait")
+    assert [w["attempt"] for w in waits] == list(range(1, len(waits) + 1))
+    assert len(attempts) == len(waits) + 1  # and the last attempt, at the deadline
+    assert 2 <= len(attempts) <= 2 / 0.25 + 1
+    # Arrival times: each attempt's connect comes a few ms after its start.
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(attempts))
+    assert [w["probes"] for w in waits] == [0] + [1] * (len(waits) - 1)
+    assert len(probes) == len(waits)
 
 
 def test_server_that_comes_up_during_wait(tool: Tool, neo4j_server: Any) -> None:
-    """The port opens while the tool waits: it connects and succeeds."""
+    """The port opens while the tool waits: it connects, and its server event says how long it
+    waited, with how many attempts and probes."""
     forwarder = Forwarder(neo4j_server.port)  # opened only once the tool is waiting
     args = ("status", "--wait", "60", "--uri", forwarder.uri)
     proc = tool.spawn(*args, env={"NEO4J_PASSWORD": neo4j_server.password})
@@ -168,7 +193,37 @@ def test_server_that_comes_up_during_wait(tool: Tool, neo4j_server: Any) -> None
     finally:
         forwarder.close()
     assert r.code == 0, r.stdout + r.stderr
-    assert len(r.of("wait")) >= 1
+    assert len(r.of("wait")) == 1
+    [server] = r.of("server")
+    assert server["attempts"] == 2 and server["probes"] >= 1
+    assert server["waited_ms"] >= 0
+    assert len(r.of("object")) == 5
+
+
+def test_host_name_that_resolves_late(tool: Tool, neo4j_server: Any, tmp_path: Path) -> None:
+    """A name that does not resolve yet (a Kubernetes service created late) stays waitable and
+    is resolved again on every probe: the run connects once /etc/hosts names it. The tool runs
+    in a private mount namespace with a hosts file of the test's own over /etc/hosts."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    name = "nsr-late-service"
+    late = Tool(tool.name, [system_tool("unshare"), "--mount", "--propagation", "private",
+                            "/bin/sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"',
+                            str(hosts), *tool.command], env=tool.base_env)
+    args = ("status", "--wait", "60", "--uri", f"bolt://{name}:{neo4j_server.port}")
+    proc = late.spawn(*args, env={"NEO4J_PASSWORD": neo4j_server.password})
+    seen: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if json.loads(line)["event"] == "wait":
+            hosts.write_text(f"127.0.0.1 localhost\n127.0.0.1 {name}\n")  # the same inode
+            break
+    r = finish(proc, seen, args, secrets=only_password(neo4j_server))
+    assert r.code == 0, r.stdout + r.stderr
+    [wait] = r.of("wait")
+    assert name in wait["error"]
+    assert r.of("server")[0]["attempts"] == 2
     assert len(r.of("object")) == 5
 
 

@@ -39,6 +39,7 @@ class Captured:
         self._sink = sink
         self.run: Run | None = None
         self.closed = False
+        self.waited: dict[str, Any] = {}
 
     def open(self) -> Server:
         version = ServerVersion.parse(self._data["server_version"])
