@@ -208,8 +208,8 @@ def test_host_name_that_resolves_late(tool: Tool, neo4j_server: Any, tmp_path: P
     hosts.write_text("127.0.0.1 localhost\n")
     name = "nsr-late-service"
     late = Tool(tool.name, [system_tool("unshare"), "--mount", "--propagation", "private",
-                            "/bin/sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"',
-                            str(hosts), *tool.command], env=tool.base_env)
+                            "/bin/sh", "-c", '"$0" --bind "$1" /etc/hosts && shift && exec "$@"',
+                            system_tool("mount"), str(hosts), *tool.command], env=tool.base_env)
     args = ("status", "--wait", "60", "--uri", f"bolt://{name}:{neo4j_server.port}")
     proc = late.spawn(*args, env={"NEO4J_PASSWORD": neo4j_server.password})
     seen: list[str] = []
