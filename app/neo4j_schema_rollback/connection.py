@@ -193,12 +193,19 @@ class Connection:
                 self._run.emit(events.WAIT, attempt=attempt, target=settings.redacted_uri,
                                error=reason, retry_in_ms=round(delay * 1000),
                                remaining_ms=round(remaining * 1000))
-                self._sleep(delay)
 
-    def _sleep(self, seconds: float) -> None:
+                def tick(reason: str = reason) -> None:
+                    elapsed = settings.wait - (deadline - time.monotonic())
+                    self._run.waiting(elapsed, settings.wait, reason)
+
+                self._sleep(delay, tick)
+
+    def _sleep(self, seconds: float, tick: Callable[[], None] | None = None) -> None:
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             self._run.stop.check()
+            if tick is not None:
+                tick()
             time.sleep(min(left, 0.1))
 
     def _open(self) -> None:
@@ -365,6 +372,7 @@ class Connection:
             for row in waiting:
                 self._run.emit(events.INDEX_PROGRESS, object=row["name"], state=row["state"],
                                percent=row["populationPercent"])
+            self._run.populating([(row["name"], row["populationPercent"]) for row in waiting])
             if time.monotonic() >= deadline:
                 names_left = ", ".join(str(row["name"]) for row in waiting)
                 raise StatementFailed(
