@@ -156,10 +156,14 @@ class Connection:
         began = time.monotonic()
         deadline = began + settings.wait
         target = settings.target
+
+        def show(reason: str) -> None:  # the terminal's progress line, if there is one
+            self._run.waiting(time.monotonic() - began, settings.wait, reason)
+
         pacer = Pacer(clock=time.monotonic, sleep=self._sleep,
                       probe=lambda timeout: probe(target.host, target.port or BOLT_PORT,
                                                   min(timeout, settings.timeout)),
-                      tick=lambda reason: None)
+                      tick=show)
         attempt = logged_probes = 0
         while True:
             attempt += 1
@@ -210,6 +214,7 @@ class Connection:
                                waited_ms=round((now - began) * 1000),
                                remaining_ms=round((deadline - now) * 1000))
                 logged_probes = pacer.probes
+                show(reason)
                 pacer.until_next_attempt(attempt_began, deadline)
 
     def _sleep(self, seconds: float) -> None:
@@ -382,6 +387,7 @@ class Connection:
             for row in waiting:
                 self._run.emit(events.INDEX_PROGRESS, object=row["name"], state=row["state"],
                                percent=row["populationPercent"])
+            self._run.populating([(row["name"], row["populationPercent"]) for row in waiting])
             if time.monotonic() >= deadline:
                 names_left = ", ".join(str(row["name"]) for row in waiting)
                 raise StatementFailed(

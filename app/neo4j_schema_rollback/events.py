@@ -74,12 +74,17 @@ def _console_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def is_terminal(stream: IO[str]) -> bool:
+    """Whether the stream is a terminal (a stream without isatty is not)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
 def choose_format(requested: LogFormat, stream: IO[str]) -> Literal["json", "console"]:
     """`auto` is JSON Lines unless the stream is a terminal."""
     if requested != "auto":
         return requested
-    isatty = getattr(stream, "isatty", None)
-    return "console" if isatty is not None and isatty() else "json"
+    return "console" if is_terminal(stream) else "json"
 
 
 class EventLog:

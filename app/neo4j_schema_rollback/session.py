@@ -29,6 +29,7 @@ from .signals import StopFlag, ctrl_c_interrupts, stop_on_signals
 from .table import QMTL_DAGMANAGER, SchemaObject, Table
 
 if TYPE_CHECKING:  # types only: a Protocol class costs every start, `statements` included
+    from .progress_line import ProgressLine
     from .runner import Sink
 
     class Database(Protocol):
@@ -141,10 +142,14 @@ class Run:
         self._started = time.monotonic()
         self._log: events.EventLog | None = None
         self.format: str | None = None
+        # The progress line: made on the first thing it shows, when watched (see _line).
+        self.line: ProgressLine | None = None
+        self._watched = False
         if common is not None:
             self.format = events.choose_format(common.log_format, console.stdout)
             self._log = events.EventLog(console.stdout, format=self.format, run_id=self.run_id,
                                         tool_version=self.tool_version)
+            self._watched = self.format == "console" and watched(console)
 
     # -- what commands call ---------------------------------------------------------------------
 
@@ -202,7 +207,36 @@ class Run:
 
     def emit(self, event: str, *, level: str = "info", **fields: Any) -> None:
         if self._log is not None:
+            if self.line is not None:
+                # Shown again by its next update, not here: what it said may be over.
+                self.line.erase()
             self._log.emit(event, level=level, **fields)
+
+    def waiting(self, elapsed: float, limit: float, reason: str) -> None:
+        """--wait has waited `elapsed` of `limit` seconds for the server, failing with `reason`:
+        show it on the progress line. Called on every tick of the wait."""
+        line = self._line()
+        if line is not None:
+            assert self._settings is not None
+            line.show_wait(self._settings.redacted_uri, elapsed, limit, reason)
+
+    def populating(self, indexes: Sequence[tuple[str, float | None]]) -> None:
+        """The indexes not yet ONLINE and their population percent: show them on the line."""
+        line = self._line()
+        if line is not None:
+            line.show_indexes(indexes)
+
+    def _line(self) -> ProgressLine | None:
+        if not self._watched or self.stop.signal_name is not None:
+            if self.line is not None:
+                self.line.erase()  # a stop request: nothing more to watch
+            return None
+        if self.line is None:
+            from .progress_line import ProgressLine  # only a run that has something to show
+
+            self.line = ProgressLine(self.console.stderr,
+                                     colour=not self.console.env.get("NO_COLOR"))
+        return self.line
 
     def statement(self, action: str, obj: SchemaObject | None, cypher: str, outcome: str, *,
                   started: float | None = None, **fields: Any) -> None:
@@ -231,6 +265,8 @@ class Run:
 
     def __exit__(self, kind: type[BaseException] | None, failure: BaseException | None,
                  traceback: TracebackType | None) -> bool:
+        if self.line is not None:
+            self.line.close()  # before the error and run.end lines, and a Ctrl-C's end
         if failure is not None:
             if not isinstance(failure, Exception | KeyboardInterrupt):
                 return False  # SystemExit and the like are not ours to report
@@ -265,6 +301,13 @@ class Run:
                   outcome=OUTCOMES[code], exit_code=int(code),
                   counts={name: self.counts.get(name, 0) for name in COUNTED}, **progress,
                   duration_ms=round((time.monotonic() - self._started) * 1000, 1))
+
+
+def watched(console: Console) -> bool:
+    """A person watches the run: stdout and stderr are terminals, and not dumb ones (TERM=dumb
+    cannot erase a line)."""
+    return (events.is_terminal(console.stdout) and events.is_terminal(console.stderr)
+            and console.env.get("TERM") != "dumb")
 
 
 def connected(command: str, common: Common,

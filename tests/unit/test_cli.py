@@ -180,18 +180,23 @@ def test_version_of_a_portable_build_names_its_cpython_source_and_openssl() -> N
 @pytest.mark.parametrize(("args", "forbidden"), [
     (("--version",), ("neo4j", "structlog", "rich", "cyclopts")),
     (("statements",), ("neo4j", "structlog", "rich")),
+    (("--help",), ("neo4j", "structlog")),
 ])
 def test_offline_commands_import_no_heavy_module(args: tuple[str, ...],
                                                  forbidden: tuple[str, ...]) -> None:
-    """Commands that need no database import neither the driver nor structlog nor rich."""
+    """Commands that need no database import neither the driver nor structlog nor rich, nor
+    the progress line (a terminal's, imported only by a run that has something to show)."""
     code = ("import sys, runpy; sys.argv = ['x', *sys.argv[1:]]\n"
             "try:\n    runpy.run_module('neo4j_schema_rollback', run_name='__main__')\n"
             "except SystemExit: pass\n"
-            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})), file=sys.stderr)")
+            "print(' '.join(sorted(sys.modules)), file=sys.stderr)")
     r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                        check=True)
-    loaded = set(r.stderr.split())
+    modules = set(r.stderr.split())
+    loaded = {name.split(".")[0] for name in modules}
     assert loaded.isdisjoint(forbidden), loaded & set(forbidden)
+    assert "neo4j_schema_rollback.session" in modules or args == ("--version",)
+    assert "neo4j_schema_rollback.progress_line" not in modules
 
 
 def test_closed_stdout_is_a_quiet_exit_1() -> None:
