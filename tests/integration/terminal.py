@@ -62,7 +62,10 @@ class Pane:
         assert self._client.stdout is not None
         fd = self._client.stdout.fileno()
         while True:
-            data = os.read(fd, 65536)
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # closed under it as the pane is torn down: the client is gone
+                data = b""
             with self._changed:
                 self._changes += 1 if data else -(10**9)  # negative: the client is gone
                 self._changed.notify_all()
