@@ -89,3 +89,29 @@ def test_skipped_python_patches_are_layout_only_and_in_the_series() -> None:
     security = [name for name in series if name.startswith("CVE-")]
     assert len(security) > 30, security  # bookworm's 3.11 carries dozens of CVE fixes
     assert len(skipped) == 7
+
+
+def test_fetch_uv_gets_the_arm64_build_without_pip(tmp_path: Path) -> None:
+    """The arm64 build's uv comes from the package index through uv itself: this test runs
+    under `uv run`, whose python3 first on PATH has no pip (the fresh-clone CI failed when the
+    build asked it for one). A second call fetches nothing."""
+    version = subprocess.run(["uv", "--version"], capture_output=True, text=True,
+                             check=True).stdout.split()[1]
+    target = tmp_path / f"uv-{version}-arm64"
+    command = [str(ROOT / "build" / "portable" / "fetch-uv"), "arm64", version, str(target)]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert first.returncode == 0, first.stderr
+    uv = Path(first.stdout.strip())
+    assert uv == target / "uv"
+    header = uv.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF" and header[18:20] == b"\xb7\x00"  # EM_AARCH64
+    assert "fetching uv" in first.stderr
+    again = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert (again.returncode, again.stdout, again.stderr) == (0, first.stdout, "")
+
+
+def test_fetch_uv_refuses_an_unknown_architecture(tmp_path: Path) -> None:
+    proc = subprocess.run([str(ROOT / "build" / "portable" / "fetch-uv"), "riscv64", "0.1.0",
+                           str(tmp_path / "uv")], capture_output=True, text=True, check=False)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == "fetch-uv: error: unknown architecture riscv64 (arm64)\n"
