@@ -175,6 +175,17 @@ def test_open_port_without_bolt_gets_one_attempt_per_250_ms(tool: Tool) -> None:
     assert len(probes) == len(waits)
 
 
+def test_first_attempt_goes_without_a_probe(tool: Tool) -> None:
+    """A run makes its first Bolt attempt at once: no TCP probe before it, with or without
+    --wait (the no-wait run here, against a port that hangs up: one attempt, exit 3)."""
+    with hang_up_listener() as (port, bolt, bare):
+        r = tool.run("status", "--uri", f"bolt://127.0.0.1:{port}",
+                     env={"NEO4J_PASSWORD": "pw-not-used"})
+        attempts, probes = list(bolt), list(bare)
+    assert r.code == 3
+    assert (len(attempts), len(probes), r.of("wait")) == (1, 0, [])
+
+
 def test_server_that_comes_up_during_wait(tool: Tool, neo4j_server: Any) -> None:
     """The port opens while the tool waits: it connects, and its server event says how long it
     waited, with how many attempts and probes."""
