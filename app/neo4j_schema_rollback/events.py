@@ -8,6 +8,8 @@ import sys
 from collections.abc import MutableMapping
 from typing import IO, Any, Literal
 
+from .startup import importing
+
 RUN_START = "run.start"
 SERVER = "server"
 STATEMENT = "statement"
@@ -98,7 +100,8 @@ class EventLog:
         run_id: str,
         tool_version: str,
     ) -> None:
-        structlog = _import_structlog()
+        with importing():
+            structlog = _import_structlog()
         renderer = render_json if format == "json" else render_console
         self._logger = structlog.wrap_logger(
             structlog.PrintLogger(stream),

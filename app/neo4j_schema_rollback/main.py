@@ -27,7 +27,10 @@ def _run(argv: list[str]) -> int:
 
         sys.stdout.write(version_text() + "\n")
         return 0
-    from .cli import dispatch
+    from .startup import importing
+
+    with importing():
+        from .cli import dispatch
 
     return dispatch(argv)
 

@@ -113,7 +113,10 @@ Connect = Callable[["Run", ConnectionSettings], "Database"]
 
 def live(run: Run, settings: ConnectionSettings) -> Database:
     """The real server named by the settings."""
-    from .connection import Connection  # the driver is needed from here on
+    from .startup import importing
+
+    with importing():
+        from .connection import Connection  # the driver is needed from here on
 
     return Connection(run, settings)
 
