@@ -16,7 +16,8 @@ class ImportsWithoutCollector:
     """
 
     def __enter__(self) -> None:
-        # Nested (the CLI imports the driver inside a command): only the outermost resumes.
+        # A pause inside a pause, or a collector its caller turned off: only the outermost,
+        # which found it running, resumes it.
         self._resume = gc.isenabled()
         gc.disable()
 
