@@ -10,6 +10,7 @@ import sys
 import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 SPEC_DIR = Path(__file__).resolve().parents[1] / "build" / "spec"
 
@@ -58,3 +59,18 @@ def patched_copy(module: types.ModuleType, source: str) -> types.ModuleType:
     # dont_inherit: not the `from __future__ import annotations` of this file
     exec(compile(source, module.__file__, "exec", dont_inherit=True), copy.__dict__)
     return copy
+
+
+def assert_changed_upstream_fails(module: types.ModuleType, old: str, new: str,
+                                  patches: tuple[Any, ...] | None = None) -> None:
+    """The build refuses `patches` (default: the driver's own) once the installed `module`'s
+    text `old` reads `new`: a patch never applies to a source it was not written for."""
+    import pytest
+
+    assert module.__file__ is not None
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    assert old in source, f"{old!r} is not in {module.__file__}"
+    driver_patches = spec_module("driver_patches")
+    chosen = driver_patches.PATCHES if patches is None else patches
+    with pytest.raises(driver_patches.PatchError, match="occurs 0 times"):
+        driver_patches.patched_source(module.__name__, source.replace(old, new), chosen)

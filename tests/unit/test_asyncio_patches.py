@@ -13,7 +13,12 @@ import neo4j._async_compat
 import neo4j._async_compat.concurrency as concurrency
 import pytest
 
-from patched import patched_copy, run_with_patched_copies, spec_module
+from patched import (
+    assert_changed_upstream_fails,
+    patched_copy,
+    run_with_patched_copies,
+    spec_module,
+)
 
 driver_patches = spec_module("driver_patches")
 asyncio_patches = spec_module("asyncio_patches")
@@ -97,12 +102,8 @@ def test_the_async_locks_are_the_drivers() -> None:
 
 
 def test_a_changed_driver_fails_the_build() -> None:
-    assert concurrency.__file__ is not None
-    source = Path(concurrency.__file__).read_text(encoding="utf-8")
-    with pytest.raises(driver_patches.PatchError, match="occurs 0 times"):
-        driver_patches.patched_source(
-            concurrency.__name__, source.replace("Reentrant asyncio.lock.", "Reentrant lock."),
-            asyncio_patches.PATCHES)
+    assert_changed_upstream_fails(concurrency, "Reentrant asyncio.lock.", "Reentrant lock.",
+                                  asyncio_patches.PATCHES)
 
 
 def test_the_sync_driver_and_structlog_run_without_asyncio(tmp_path: Path) -> None:
