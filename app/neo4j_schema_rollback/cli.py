@@ -54,13 +54,18 @@ class CommonFlags:
         "auto: JSON Lines unless stdout is a terminal."))] = "auto"
     debug: Annotated[bool, Parameter(group=OUTPUT, negative="", help=(
         "Print a traceback on an internal error."))] = False
+    report: Annotated[tuple[str, ...], Parameter(group=OUTPUT, negative="", show_default=False,
+                                                 help=(
+        "Also write a report: junit=PATH, github, termination[=PATH], or none (no automatic "
+        "ones); repeatable [env: NEO4J_REPORT, comma-separated]."))] = ()
 
     def common(self) -> session.Common:
         options = ConnectionOptions(uri=self.uri, username=self.username, password=self.password,
                                     password_file=self.password_file, database=self.database,
                                     trusted_ca=self.trusted_ca, wait=self.wait,
                                     timeout=self.timeout)
-        return session.Common(options, log_format=self.log_format, debug=self.debug)
+        return session.Common(options, log_format=self.log_format, debug=self.debug,
+                              reports=self.report)
 
 
 NO_FLAGS = CommonFlags()  # frozen, so one shared default instance is safe

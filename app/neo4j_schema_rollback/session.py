@@ -24,12 +24,13 @@ from .dialect import Server
 from .errors import OUTCOMES, ExitCode, ToolError, UsageError, describe, exit_code_of, is_bug
 from .plan import Assessment
 from .runner import DryRunSink, Progress
-from .settings import ConnectionOptions, ConnectionSettings, duration, resolve
+from .settings import ConnectionOptions, ConnectionSettings, duration, resolve, termination_log
 from .signals import StopFlag, ctrl_c_interrupts, stop_on_signals
 from .table import QMTL_DAGMANAGER, SchemaObject, Table
 
 if TYPE_CHECKING:  # types only: a Protocol class costs every start, `statements` included
     from .progress_line import ProgressLine
+    from .reports import Reports
     from .runner import Sink
 
     class Database(Protocol):
@@ -106,6 +107,8 @@ class Common:
     connection: ConnectionOptions = field(default_factory=ConnectionOptions)
     log_format: events.LogFormat = "auto"
     debug: bool = False
+    reports: tuple[str, ...] = ()
+    """--report values: junit=PATH, github, termination[=PATH], none."""
 
 
 Connect = Callable[["Run", ConnectionSettings], "Database"]
@@ -148,11 +151,30 @@ class Run:
         # The progress line: made on the first thing it shows, when watched (see _line).
         self.line: ProgressLine | None = None
         self._watched = False
+        self.reports: Reports | None = None
+        self._report_error: UsageError | None = None
         if common is not None:
             self.format = events.choose_format(common.log_format, console.stdout)
             self._log = events.EventLog(console.stdout, format=self.format, run_id=self.run_id,
                                         tool_version=self.tool_version)
             self._watched = self.format == "console" and watched(console)
+            if reports_asked(common.reports, console.env):
+                self._open_reports(common.reports)
+
+    def _open_reports(self, flags: tuple[str, ...]) -> None:
+        from .reports import Reports, automatic, targets  # only a run that writes a report
+
+        try:
+            chosen = targets(flags, self.console.env)
+        except UsageError as exc:
+            # Reported as the run's failure once it has begun (start()); the automatic
+            # reports still tell of it.
+            self._report_error = exc
+            chosen = [] if "none" in flags else automatic(self.console.env, set())
+        if chosen:
+            self.reports = Reports(chosen, stderr=self.console.stderr, env=self.console.env,
+                                   identity={"tool_version": self.tool_version,
+                                             "run_id": self.run_id})
 
     # -- what commands call ---------------------------------------------------------------------
 
@@ -163,6 +185,8 @@ class Run:
     def start(self, *, to: int, dry_run: bool) -> None:
         """Resolve the connection settings and log run.start."""
         assert self._common is not None
+        if self._report_error is not None:
+            raise self._report_error
         self._settings = settings = resolve(
             self._common.connection, self.console.env, interactive=self.console.interactive,
             prompt=self.console.prompt_secret)
@@ -209,6 +233,8 @@ class Run:
     # -- what the sinks and the connection call -------------------------------------------------
 
     def emit(self, event: str, *, level: str = "info", **fields: Any) -> None:
+        if self.reports is not None:
+            self.reports.consume(event, level, fields)
         if self._log is not None:
             if self.line is not None:
                 # Shown again by its next update, not here: what it said may be over.
@@ -300,10 +326,23 @@ class Run:
         progress: dict[str, Any] = {}
         if self.progress is not None:
             progress = {"done": self.progress.done, "not_done": self.progress.pending}
-        self.emit(events.RUN_END, level="info" if code == ExitCode.OK else "error",
-                  outcome=OUTCOMES[code], exit_code=int(code),
-                  counts={name: self.counts.get(name, 0) for name in COUNTED}, **progress,
-                  duration_ms=round((time.monotonic() - self._started) * 1000, 1))
+        level = "info" if code == ExitCode.OK else "error"
+        end = {"outcome": OUTCOMES[code], "exit_code": int(code),
+               "counts": {name: self.counts.get(name, 0) for name in COUNTED}, **progress,
+               "duration_ms": round((time.monotonic() - self._started) * 1000, 1)}
+        if self.reports is not None:
+            reports, self.reports = self.reports, None  # they have had every event: write them
+            reports.consume(events.RUN_END, level, end)
+            for problem in reports.write():
+                self.emit(events.WARNING, level="warning", message=problem)
+        self.emit(events.RUN_END, level=level, **end)
+
+
+def reports_asked(flags: Sequence[str], env: Mapping[str, str]) -> bool:
+    """Whether a report may be wanted: checked without importing the reports, so a run that
+    writes none does not pay for them."""
+    return bool(flags or env.get("NEO4J_REPORT") or env.get("GITHUB_ACTIONS") == "true"
+                or os.access(termination_log(env), os.W_OK))
 
 
 def watched(console: Console) -> bool:

@@ -16,6 +16,7 @@ DEFAULT_URI = "neo4j://localhost:7687"
 DEFAULT_USERNAME = "neo4j"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_INDEX_TIMEOUT = 300.0
+TERMINATION_LOG = "/dev/termination-log"  # Kubernetes' default terminationMessagePath
 
 # Where distributions keep their CA bundle. A frozen binary's OpenSSL looks where the build
 # machine kept it, which need not exist on the host, so the host's own bundle is found here.
@@ -186,6 +187,12 @@ def duration(flag: str | None, flag_name: str, env: Mapping[str, str], var: str,
     if env.get(var):
         return parse_duration(env[var], var)
     return default
+
+
+def termination_log(env: Mapping[str, str]) -> str:
+    """Where a termination message goes: $NEO4J_TERMINATION_LOG (as the pod's
+    terminationMessagePath says), else Kubernetes' default."""
+    return env.get("NEO4J_TERMINATION_LOG") or TERMINATION_LOG
 
 
 def read_secret_file(path: str, what: str) -> str:
