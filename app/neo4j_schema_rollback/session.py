@@ -174,7 +174,7 @@ class Run:
         if chosen:
             self.reports = Reports(chosen, stderr=self.console.stderr, env=self.console.env,
                                    identity={"tool_version": self.tool_version,
-                                             "run_id": self.run_id})
+                                             "run_id": self.run_id, "command": self.command})
 
     # -- what commands call ---------------------------------------------------------------------
 
@@ -341,7 +341,11 @@ class Run:
 def reports_asked(flags: Sequence[str], env: Mapping[str, str]) -> bool:
     """Whether a report may be wanted: checked without importing the reports, so a run that
     writes none does not pay for them."""
-    return bool(flags or env.get("NEO4J_REPORT") or env.get("GITHUB_ACTIONS") == "true"
+    specs = set(flags or [spec.strip() for spec in env.get("NEO4J_REPORT", "").split(",")])
+    specs.discard("")
+    if specs == {"none"}:
+        return False  # nothing asked for, and the automatic ones turned off
+    return bool(specs or env.get("GITHUB_ACTIONS") == "true"
                 or os.access(termination_log(env), os.W_OK))
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -375,3 +377,78 @@ def test_bad_report_specs_are_usage_errors(spec: str, message: str) -> None:
     with pytest.raises(UsageError) as caught:
         reports.targets((spec,), {})
     assert caught.value.message == message
+
+
+def _without_clock(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in e.items() if k not in ("timestamp", "run_id", "duration_ms")}
+            for e in events]
+
+
+def test_a_run_with_reports_logs_exactly_the_events_of_one_without(tmp_path: Path) -> None:
+    """The reports only listen: a dry rollback over a captured catalog logs the same events
+    with every report on as with none, and its JUnit file holds the five planned and
+    skipped drops."""
+    from test_commands import Captured, execute
+
+    from neo4j_schema_rollback import commands
+
+    plain = execute(commands.rollback, Captured("catalog-5.json"), dry_run=True)
+    summary = tmp_path / "summary.md"
+    env = {"NEO4J_REPORT": f"junit={tmp_path / 'j.xml'}", "GITHUB_ACTIONS": "true",
+           "GITHUB_STEP_SUMMARY": str(summary)}
+    reported = execute(commands.rollback, Captured("catalog-5.json"), dry_run=True, env=env)
+    assert _without_clock(reported.events) == _without_clock(plain.events)
+    assert reported.stderr == plain.stderr == ""
+    [suite] = list(junitparser.JUnitXml.fromfile(str(tmp_path / "j.xml")))
+    assert [(case.name, case.result[0].message) for case in suite] == [
+        ("compute_buffering_since", "skipped: absent"), ("queue_interval", "skipped: absent"),
+        ("compute_tags", "skipped: absent"), ("kafka_topic", "planned: dry run: not sent"),
+        ("compute_pk", "planned: dry run: not sent")]
+    assert summary.read_text().startswith("### neo4j-schema-rollback rollback: success")
+
+
+def test_a_bad_report_is_a_usage_error_that_the_other_reports_still_tell(
+        tmp_path: Path) -> None:
+    """NEO4J_REPORT=html=x: exit 2 before anything is read, and the automatic GitHub report
+    says so."""
+    from test_commands import Captured, execute
+
+    from neo4j_schema_rollback import commands
+
+    summary = tmp_path / "summary.md"
+    r = execute(commands.status, Captured("catalog-5.json"),
+                env={"NEO4J_REPORT": "html=x", "GITHUB_ACTIONS": "true",
+                     "GITHUB_STEP_SUMMARY": str(summary)})
+    assert r.code == 2
+    [error] = r.of("error")
+    assert error["message"] == ("NEO4J_REPORT: 'html=x' is not a report — use junit=PATH, "
+                                "github, termination, termination=PATH or none")
+    assert [e["event"] for e in r.events] == ["error", "run.end"]
+    assert r.stderr.splitlines()[-1] == (
+        "::error title=neo4j-schema-rollback status%3A usage_error::" + error["message"])
+    assert summary.read_text().startswith("### neo4j-schema-rollback status: usage\\_error")
+
+
+@pytest.mark.parametrize(("args", "env", "loaded"), [
+    ((), {}, False),
+    (("--report", "none"), {"GITHUB_ACTIONS": "true"}, False),
+    (("--report", "junit=REPORT"), {}, True),
+    ((), {"GITHUB_ACTIONS": "true"}, True),
+])
+def test_the_reports_are_imported_only_by_a_run_that_writes_one(
+        tmp_path: Path, args: tuple[str, ...], env: dict[str, str], loaded: bool) -> None:
+    """A connected run that writes no report imports neither the reports nor xml."""
+    code = ("import sys, runpy; sys.argv = ['x', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('neo4j_schema_rollback', run_name='__main__')\n"
+            "except SystemExit: pass\n"
+            "print(' '.join(sorted(sys.modules)), file=sys.stderr)")
+    argv = [a.replace("REPORT", str(tmp_path / "j.xml")) for a in args]
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("GITHUB_ACTIONS", "NEO4J_REPORT", "NEO4J_TERMINATION_LOG")}
+    r = subprocess.run([sys.executable, "-c", code, "status", "--uri", "bolt://127.0.0.1:9",
+                        "--password", "x", *argv],
+                       capture_output=True, text=True, check=False,
+                       env={**clean, "NEO4J_TERMINATION_LOG": str(tmp_path / "absent"), **env})
+    modules = set(r.stderr.split("\n")[-2].split())
+    assert ("neo4j_schema_rollback.reports" in modules) is loaded
+    assert ("xml.etree.ElementTree" in modules) is ("junit=REPORT" in args)

@@ -89,7 +89,8 @@ class Reports:
 
     def __init__(self, chosen: Sequence[Target], *, stderr: IO[str], env: Mapping[str, str],
                  identity: Mapping[str, str]) -> None:
-        """`identity`: what the log binds to every line (run_id, tool_version)."""
+        """`identity`: what the log binds to every line (run_id, tool_version), and the
+        command."""
         self.targets = list(chosen)
         self._identity = dict(identity)
         self._stderr = stderr

@@ -121,8 +121,10 @@ def _failure(fields: Mapping[str, Any], nested: Mapping[str, Any] | None = None)
 def fold(events: Iterable[Event], *, started_at: str | None = None,
          identity: Mapping[str, str] | None = None) -> Record:
     """Fold the run's events, in order, into its Record; `identity` holds the fields every
-    log line carries (run_id, tool_version)."""
-    record = Record(command="", started_at=started_at, properties=dict(identity or {}))
+    log line carries (run_id, tool_version) and the command (before run.start says it)."""
+    identity = dict(identity or {})
+    record = Record(command=identity.pop("command", ""), started_at=started_at,
+                    properties=identity)
     cases: dict[tuple[str, str], Case] = {}
     for name, level, fields in events:
         if name in ("run.start", "server"):
