@@ -134,3 +134,30 @@ def test_image_sbom_names_every_package_of_its_dpkg_status(release: Path, arch: 
     [app] = [c for c in doc["components"] if c["bom-ref"] == "binary"]
     assert app["hashes"][0]["content"] == hashlib.sha256(binary).hexdigest() == \
         hashlib.sha256((release / binary_name).read_bytes()).hexdigest()
+
+
+def test_the_github_actions_steps_install_and_run_the_release_binary(release: Path,
+                                                                     tmp_path: Path) -> None:
+    """action/install on a Linux x86_64 runner, from this release folder: the x86_64 binary,
+    checked against SHA256SUMS; action/run with it ends with the tool's exit code (3: nothing
+    listens) and writes the JUnit report asked for."""
+    from netutil import free_port
+
+    output = tmp_path / "github-output"
+    output.write_text("")
+    runner = {"PATH": os.environ["PATH"], "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64",
+              "RUNNER_TEMP": str(tmp_path), "GITHUB_OUTPUT": str(output),
+              "NSR_VERSION": version(), "NSR_RELEASE_URL": release.as_uri()}
+    install = subprocess.run([str(ROOT / "action" / "install")], env=runner,
+                             capture_output=True, text=True, check=False)
+    assert install.returncode == 0, install.stdout + install.stderr
+    [path] = [line.split("=", 1)[1] for line in output.read_text().splitlines()]
+    assert Path(path).read_bytes() == (release / names("amd64")[0]).read_bytes()
+    junit = tmp_path / "report.xml"
+    run = subprocess.run([str(ROOT / "action" / "run")], env={
+        **runner, "NSR_BINARY": path, "NSR_COMMAND": "status", "NSR_JUNIT": str(junit),
+        "NSR_ARGS": f"--uri\nbolt://127.0.0.1:{free_port()}\n--password\nx"},
+        capture_output=True, text=True, check=False)
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert output.read_text().splitlines()[-1] == "exit-code=3"
+    assert b'<testcase classname="neo4j-schema-rollback.status" name="run"' in junit.read_bytes()
