@@ -233,3 +233,29 @@ def test_the_readme_kubernetes_example_with_podman_kube_play(arch: str, clean_ne
     finally:
         down = podman("kube", "down", str(manifest))
         assert down.returncode == 0, down.stderr
+
+
+@arches
+def test_the_termination_message_of_a_failed_init_job(arch: str, container_name: str,
+                                                      tmp_path: Path) -> None:
+    """Read-only, as the image's user, with a file mounted at /dev/termination-log as the
+    kubelet mounts it and nothing listening: exit 3, and the file podman mounted holds the
+    summary `kubectl describe` would show (outcome, exit code, counts, the first error, the
+    run id), within 4096 bytes."""
+    log = tmp_path / "termination-log"
+    log.write_text("")
+    log.chmod(0o666)  # the image's user (65532) writes it, as the kubelet's file allows
+    tool_args = ("apply", "--uri", f"bolt://127.0.0.1:{free_port()}", "--log-format", "json")
+    r = run([*run_args(container_name, arch, "--read-only", "--tmpfs", "/tmp",
+                       "--env", "NEO4J_PASSWORD=not-used",
+                       "--volume", f"{log}:/dev/termination-log")], tool_args, ("not-used",))
+    assert r.code == 3, r.stdout + r.stderr
+    [error] = r.of("error")
+    counts = ", ".join(f"{name} {value}" for name, value in r.end["counts"].items())
+    message = log.read_bytes()
+    assert len(message) <= 4096
+    assert message.decode() == (
+        "neo4j-schema-rollback apply: connection_error (exit code 3)\n"
+        f"statements: {counts}\n"
+        f"first error: {error['message']}\n"
+        f"run id: {r.events[0]['run_id']}\n")

@@ -1,9 +1,12 @@
-"""A run's Record as JUnit XML: one test suite, one test case per table object and action."""
+"""A run's Record as JUnit XML: one test suite, one test case per table object and action.
+
+Written by hand, not with xml.etree: the binary leaves the xml package out (its size), and
+the few elements here need only escaping."""
 
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 
 from .. import PROG
 from .record import Case, Failure, Record
@@ -11,10 +14,27 @@ from .record import Case, Failure, Record
 # XML 1.0 allows neither most control characters nor unpaired surrogates, even escaped: a
 # server message holding one would make the whole file unreadable. They are shown as \xNN.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_TEXT = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
+# In an attribute, a parser folds tabs and line breaks into spaces unless they are references.
+_ATTRIBUTE = {**_TEXT, '"': "&quot;", "\n": "&#10;", "\t": "&#9;"}
 
 
 def _clean(text: str) -> str:
     return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _escape(text: str, table: dict[str, str]) -> str:
+    return "".join(table.get(char, char) for char in _clean(text))
+
+
+def _open(name: str, attributes: Sequence[tuple[str, str]]) -> str:
+    attrs = "".join(f' {key}="{_escape(value, _ATTRIBUTE)}"' for key, value in attributes)
+    return f"<{name}{attrs}>"
+
+
+def _tag(name: str, attributes: Sequence[tuple[str, str]], body: str | None = None) -> str:
+    start = _open(name, attributes)
+    return start[:-1] + "/>" if body is None else f"{start}{body}</{name}>"
 
 
 def _seconds(ms: float | None) -> str:
@@ -28,50 +48,52 @@ def render(record: Record) -> bytes:
     if run_failure is not None:
         cases.append(_run_case(record, run_failure))
     verdicts = [case.verdict for case in record.cases] + (["error"] if run_failure else [])
-    counts = {
-        "tests": str(len(cases)),
-        "failures": str(verdicts.count("failure")),
-        "errors": str(verdicts.count("error")),
-    }
-    suites = ET.Element("testsuites", {"name": PROG, "time": _seconds(record.duration_ms),
-                                       **counts})
-    suite = ET.SubElement(suites, "testsuite", {
-        "name": f"{PROG} {record.command}".strip(), **counts,
-        "skipped": str(verdicts.count("skip")), "time": _seconds(record.duration_ms)})
+    counts = [("tests", str(len(cases))), ("failures", str(verdicts.count("failure"))),
+              ("errors", str(verdicts.count("error")))]
+    time = _seconds(record.duration_ms)
+    suite = [("name", f"{PROG} {record.command}".strip()), *counts,
+             ("skipped", str(verdicts.count("skip"))), ("time", time)]
     if record.started_at:
-        suite.set("timestamp", record.started_at)
-    properties = ET.SubElement(suite, "properties")
-    for name, value in record.properties.items():
-        ET.SubElement(properties, "property", name=name, value=_clean(value))
-    suite.extend(cases)
-    ET.indent(suites)
-    document: bytes = ET.tostring(suites, encoding="UTF-8", xml_declaration=True)
-    return document + b"\n"
+        suite.append(("timestamp", record.started_at))
+    properties = [f"      {_tag('property', [('name', name), ('value', value)])}"
+                  for name, value in record.properties.items()]
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        _open("testsuites", [("name", PROG), ("time", time), *counts]),
+        "  " + _open("testsuite", suite),
+        "    <properties>", *properties, "    </properties>",
+        *("    " + case for case in cases),
+        "  </testsuite>",
+        "</testsuites>",
+    ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def _case(record: Record, case: Case) -> ET.Element:
-    element = ET.Element("testcase", classname=f"{PROG}.{record.command}.{case.action}",
-                         name=_clean(case.name), time=_seconds(case.duration_ms))
-    detail = _clean(case.detail or case.outcome)
+def _case(record: Record, case: Case) -> str:
+    attributes = [("classname", f"{PROG}.{record.command}.{case.action}"), ("name", case.name),
+                  ("time", _seconds(case.duration_ms))]
+    detail = case.detail or case.outcome
     if case.verdict == "skip":
-        ET.SubElement(element, "skipped", message=f"{case.outcome}: {detail}")
-    elif case.verdict in ("failure", "error"):
-        failure = case.failure
-        kind = (failure.type if failure else None) or case.outcome
-        if case.verdict == "error":
-            kind, detail = "not_done", f"not done: {detail}"
-        child = ET.SubElement(element, case.verdict, type=_clean(kind), message=detail)
-        child.text = _body(case.outcome, case.cypher, failure, detail)
-    return element
+        return _tag("testcase", attributes,
+                    _tag("skipped", [("message", f"{case.outcome}: {detail}")]))
+    if case.verdict not in ("failure", "error"):
+        return _tag("testcase", attributes)
+    failure = case.failure
+    kind = (failure.type if failure else None) or case.outcome
+    if case.verdict == "error":
+        kind, detail = "not_done", f"not done: {detail}"
+    body = _body(case.outcome, case.cypher, failure, detail)
+    return _tag("testcase", attributes,
+                _tag(case.verdict, [("type", kind), ("message", detail)], body))
 
 
-def _run_case(record: Record, failure: Failure) -> ET.Element:
-    element = ET.Element("testcase", classname=f"{PROG}.{record.command}", name="run",
-                         time=_seconds(record.duration_ms))
-    child = ET.SubElement(element, "error", type=_clean(failure.type or record.outcome or "error"),
-                          message=_clean(failure.message))
-    child.text = _body(record.outcome or "error", None, failure, failure.message)
-    return element
+def _run_case(record: Record, failure: Failure) -> str:
+    attributes = [("classname", f"{PROG}.{record.command}"), ("name", "run"),
+                  ("time", _seconds(record.duration_ms))]
+    kind = failure.type or record.outcome or "error"
+    body = _body(record.outcome or "error", None, failure, failure.message)
+    return _tag("testcase", attributes,
+                _tag("error", [("type", kind), ("message", failure.message)], body))
 
 
 def _body(outcome: str, cypher: str | None, failure: Failure | None, detail: str) -> str:
@@ -87,4 +109,4 @@ def _body(outcome: str, cypher: str | None, failure: Failure | None, detail: str
         lines.append(f"message: {failure.message}")
     else:
         lines.append(f"reason: {detail}")
-    return _clean("\n".join(lines)) + "\n"
+    return _escape("\n".join(lines) + "\n", _TEXT)
