@@ -348,6 +348,26 @@ def test_reports_write_every_target_and_say_which_could_not(tmp_path: Path) -> N
     assert (tmp_path / "log").read_bytes().startswith(b"neo4j-schema-rollback rollback")
 
 
+def test_a_second_signal_while_writing_leaves_that_report_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interrupted while the JUnit file is written: no file, no temporary file, a problem line;
+    the next report is still written."""
+    from neo4j_schema_rollback.errors import Interrupted
+
+    def stopped(fd: int) -> None:
+        raise Interrupted("SIGTERM")
+
+    monkeypatch.setattr(os, "fsync", stopped)
+    chosen = [Target("junit", str(tmp_path / "j.xml")), Target("termination",
+                                                                 str(tmp_path / "log"))]
+    sink = Reports(chosen, stderr=io.StringIO(), env={}, identity=IDENTITY)
+    for name, level, fields in MIXED:
+        sink.consume(name, level, fields)
+    assert sink.write() == [f"the junit report {tmp_path}/j.xml was not written: "
+                            "interrupted by SIGTERM"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log"]
+
+
 def test_targets_from_flags_environment_and_automatic(tmp_path: Path) -> None:
     """--report beats NEO4J_REPORT; GitHub Actions adds github; a writable termination log
     adds termination; `none` turns the automatic ones off."""

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from ..errors import UsageError
+from ..errors import Interrupted, UsageError
 from ..settings import termination_log
 from .record import Event, fold
 
@@ -109,12 +109,17 @@ class Reports:
         record = fold(self._events, started_at=self._started_at, identity=self._identity)
         problems = []
         for target in self.targets:
+            where = f" {target.path}" if target.path else ""
             try:
                 self._write(target, record)
             except OSError as exc:
-                where = f" {target.path}" if target.path else ""
                 problems.append(f"cannot write the {target.kind} report{where}: "
                                 f"{exc.strerror or exc}")
+            except Interrupted as exc:
+                # A deliberate second signal: this report is left out (a JUnit file is never
+                # left half-written), and the run still ends with its run.end line.
+                problems.append(f"the {target.kind} report{where} was not written: "
+                                f"{exc.message}")
         return problems
 
     def _write(self, target: Target, record: Any) -> None:
