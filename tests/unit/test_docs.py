@@ -65,3 +65,16 @@ def test_configuration_documents_every_flag() -> None:
     assert connection <= flags
     for flag in connection:
         assert f"`{flag}`" in text, flag
+
+
+def test_every_error_class_is_documented() -> None:
+    """Each error class has a row in exit-codes.md, and the schema allows exactly them."""
+    import json
+
+    from neo4j_schema_rollback.errors import ERROR_CLASSES
+
+    text = (DOCS / "exit-codes.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+)` \| [0-9, ]+ \|", text, flags=re.M)
+    assert rows == list(ERROR_CLASSES)
+    schema = json.loads((DOCS / "events.schema.json").read_text())
+    assert schema["$defs"]["error_class"]["enum"] == list(ERROR_CLASSES)
