@@ -135,12 +135,16 @@ def _transport(links: list[BaseException], timeout: float) -> tuple[str, ...]:
             return (errors.TLS, f"the server's TLS certificate is not trusted ({reason})",
                     *([hint] if hint else []))
         if ssl is not None and isinstance(link, ssl.SSLError):
-            if isinstance(link, ssl.SSLEOFError) or "EOF" in (link.reason or ""):
+            # A plain server hangs up on the TLS hello: an EOF, or (OpenSSL 3.5, the portable
+            # binary's) a zero return.
+            if isinstance(link, ssl.SSLEOFError | ssl.SSLZeroReturnError) or (
+                    "EOF" in (link.reason or "")):
                 return errors.TLS, "the TLS handshake failed: the server hung up", PLAIN_HINT
             if link.reason == "WRONG_VERSION_NUMBER":
                 return (errors.TLS, "the TLS handshake failed: the server does not answer in "
                         "TLS", PLAIN_HINT)
-            reason = (link.reason or str(link)).replace("_", " ").lower()
+            reason = link.reason.replace("_", " ").lower() if link.reason else one_line(
+                link.strerror or str(link))
             return errors.TLS, f"the TLS handshake failed ({reason})"
         if isinstance(link, socket.gaierror):
             if link.errno == socket.EAI_AGAIN:

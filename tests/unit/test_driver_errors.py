@@ -101,9 +101,13 @@ def test_certificate_failures_are_tls(code: int, message: str, hint: str | None)
         errors.TLS, f"the server's TLS certificate is not trusted ({message})", hint)
 
 
-def test_a_plain_server_answering_tls_is_tls() -> None:
-    """The server hangs up on a TLS hello: class tls, with the plain-scheme hint."""
-    eof = ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
+@pytest.mark.parametrize("eof", [
+    ssl.SSLEOFError(8, "EOF occurred in violation of protocol"),
+    ssl.SSLZeroReturnError(6, "TLS/SSL connection has been closed (EOF) (_ssl.c:992)"),
+], ids=["eof", "zero-return"])
+def test_a_plain_server_answering_tls_is_tls(eof: ssl.SSLError) -> None:
+    """The server hangs up on a TLS hello (an EOF, or with OpenSSL 3.5 a zero return): class
+    tls, with the plain-scheme hint."""
     cause = explain(caused(nx.ServiceUnavailable("Couldn't connect"), eof), timeout=30)
     assert (cause.error_class, cause.text, cause.hint) == (
         errors.TLS, "the TLS handshake failed: the server hung up", driver_errors.PLAIN_HINT)
