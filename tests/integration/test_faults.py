@@ -135,8 +135,7 @@ def test_duplicates_under_a_new_constraint_are_a_data_conflict(tool: Tool,
     assert failed["object"] == "compute_pk"
     assert failed["error_class"] == error["error_class"] == "data_conflict"
     assert failed["error"]["code"] == error["code"] == (
-        "Neo.ClientError.Schema.ConstraintCreationFailed" if clean_neo4j.line == "4.4"
-        else "Neo.DatabaseError.Schema.ConstraintCreationFailed")
+        "Neo.DatabaseError.Schema.ConstraintCreationFailed")
     if clean_neo4j.line == "4.4":
         assert failed["error"]["gql_status"] is None
         assert "gql_status" not in error
