@@ -92,4 +92,7 @@ def test_tls_against_a_plain_server_exits_3(tool: Tool, neo4j_server: Any, schem
     error = failed_with(r, f"cannot connect to 127.0.0.1:{neo4j_server.port} ({uri}): the TLS "
                         "handshake failed: the server hung up — if the server does not use TLS, "
                         "use bolt:// or neo4j://", "tls")
-    assert "SSLEOFError" in error["driver_message"]
+    # OpenSSL 3.0 (the host's Python) ends the handshake with an EOF, 3.5 (the binary's) with a
+    # zero return
+    assert "[SSLEOFError]" in error["driver_message"] or (
+        "[SSLZeroReturnError]" in error["driver_message"])
