@@ -176,7 +176,7 @@ def test_unreachable_port_without_wait_exits_3_at_once(tool: Tool, scheme: str) 
     assert (error["message"], r.stderr) == (message, PROG + message + "\n")
     assert error["error_class"] == "unreachable"
     assert "code" not in error and "gql_status" not in error
-    assert error["driver_message"].endswith("Connection refused")
+    assert "Connection refused" in error["driver_message"]
 
 
 def test_unreachable_port_with_wait_probes_until_the_deadline(tool: Tool) -> None:
