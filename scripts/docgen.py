@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ["", "apply", "rollback", "status", "statements"]
 
 
-def help_text(command: str) -> str:
+def help_text(command: str, columns: int = 100) -> str:
     args = [command, "--help"] if command else ["--help"]
-    env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1"}
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"}
     out = subprocess.run([sys.executable, "-m", "neo4j_schema_rollback", *args], env=env,
                          capture_output=True, text=True, check=True).stdout
     return "\n".join(line.rstrip() for line in out.strip().splitlines())

@@ -12,6 +12,7 @@ from . import PROG, commands, session
 from .build_info import version_text
 from .errors import UsageError
 from .events import LogFormat
+from .help_format import Formatter
 from .settings import ConnectionOptions
 
 app = cyclopts.App(
@@ -20,7 +21,7 @@ app = cyclopts.App(
     "Without a command, runs rollback.",
     version=version_text,
     version_flags=["--version", "-V"],
-    help_formatter="plain",
+    help_formatter=Formatter(),
     result_action="return_value",  # each command returns its exit code
 )
 CONNECTION = Group("Connection", sort_key=1)

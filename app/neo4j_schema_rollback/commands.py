@@ -12,7 +12,7 @@ from typing import IO, Literal
 
 from .catalog import Catalog
 from .dialect import ServerVersion, UnsupportedServer, dialect_for
-from .errors import ExitCode, ServerTooOld, StatementFailed, UsageError
+from .errors import INDEX_FAILED, ExitCode, ServerTooOld, StatementFailed, UsageError
 from .plan import Assessment, Decision, State, Step, assess, plan_all, plan_apply, plan_rollback
 from .runner import PrintSink, run_steps
 from .session import Run
@@ -74,7 +74,7 @@ def apply(run: Run, *, to: int | None = None, dry_run: bool = False,
             f"{row['name']}: {(row.get('failureMessage') or 'no message').splitlines()[0]}"
             for row in failed)
         raise StatementFailed(f"index FAILED: {detail}", hint="drop it and apply again once the "
-                              "cause is fixed")
+                              "cause is fixed", error_class=INDEX_FAILED)
     return report(run, db.read_catalog(), wanted, lambda found: found.state is State.PRESENT)
 
 

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import neo4j
 from neo4j import exceptions as nx
 
-from . import PROG, events
+from . import PROG, errors, events
 from .catalog import Catalog
 from .dialect import Server, ServerVersion, UnsupportedServer, dialect_for
+from .driver_errors import Cause, explain, one_line
 from .errors import ConnectionFailed, Interrupted, ServerTooOld, StatementFailed, UsageError
 from .plan import Step
 from .runner import LiveSink
@@ -57,18 +58,38 @@ def _auth(settings: ConnectionSettings) -> Any:
     return neo4j.basic_auth(settings.username, settings.password or "")
 
 
-def _one_line(text: str) -> str:
-    joined = "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
-    # Server and driver messages may quote user input (a URI's query): no escape sequences.
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in joined)
+def _error_fields(exc: BaseException, cause: Cause) -> dict[str, Any]:
+    """A statement event's `error` (and each of its `retries`): the server's codes, or the
+    driver's exception type, and the server's or driver's own text."""
+    fields = cause.fields
+    return {"code": fields.get("code") or type(exc).__name__,
+            "gql_status": fields.get("gql_status"),
+            "gql_status_description": fields.get("gql_status_description"),
+            "message": cause.text if cause.server else cause.driver_message}
 
 
-def _error_fields(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, nx.Neo4jError):
-        return {"code": exc.code, "gql_status": exc.gql_status,
-                "message": _one_line(exc.message or str(exc))}
-    return {"code": type(exc).__name__, "gql_status": None,
-            "message": _one_line(str(exc) or repr(exc))}
+def _statement_cause(exc: BaseException, timeout: float) -> Cause:
+    """Why a statement failed: the server's answer, the timeout, or a broken connection."""
+    if isinstance(exc, StatementTimeout):
+        return Cause(errors.TIMEOUT, str(exc), str(exc))
+    cause = explain(exc, timeout=timeout)
+    if cause.server or cause.error_class in (errors.TLS, errors.ROUTING):
+        return cause
+    text = cause.text if cause.error_class == errors.CONNECTION_LOST else (
+        f"the connection to the server broke ({cause.text})")
+    return Cause(errors.CONNECTION_LOST, f"{text}; its outcome is unknown",
+                 cause.driver_message)
+
+
+def _without_none(fields: dict[str, Any]) -> dict[str, Any]:
+    # gql_status stays, null when the server sent none, as it always was
+    return {k: v for k, v in fields.items() if v is not None or k == "gql_status"}
+
+
+def _address(settings: ConnectionSettings) -> str:
+    host = settings.target.host
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{settings.target.port or BOLT_PORT}"
 
 
 def _quiet_driver_logging() -> None:
@@ -179,36 +200,49 @@ class Connection:
             except nx.ConfigurationError as exc:
                 self.close()
                 raise UsageError(f"the driver rejects the settings for {settings.redacted_uri}: "
-                                 f"{_one_line(str(exc))}") from None
+                                 f"{one_line(str(exc))}") from None
             except StatementTimeout as exc:
                 raise ConnectionFailed(f"{settings.redacted_uri} did not answer: {exc}",
-                                       hint="check the server's health") from None
+                                       hint="check the server's health",
+                                       error_class=errors.TIMEOUT) from None
             except nx.AuthError as exc:
                 self.close()
                 user = settings.username or "(none)"
-                raise ConnectionFailed(
+                raise self._failed(
                     f"authentication failed for user {user} at {settings.redacted_uri}",
-                    hint="check NEO4J_PASSWORD (or NEO4J_USERNAME)", code=exc.code) from None
+                    explain(exc, timeout=settings.timeout),
+                    hint="check NEO4J_PASSWORD (or NEO4J_USERNAME)") from None
             except nx.ClientError as exc:
                 self.close()
-                if exc.code == "Neo.ClientError.Database.DatabaseNotFound":
-                    raise ConnectionFailed(
+                cause = explain(exc, timeout=settings.timeout)
+                if cause.error_class == errors.DATABASE_NOT_FOUND:
+                    raise self._failed(
                         f"database {settings.database!r} not found at {settings.redacted_uri}",
-                        hint="check NEO4J_DATABASE or --database", code=exc.code) from None
-                raise ConnectionFailed(
-                    f"{settings.redacted_uri} refused the connection: {exc.message}",
-                    code=exc.code) from None
+                        cause, hint="check NEO4J_DATABASE or --database") from None
+                raise self._failed(f"{settings.redacted_uri} refused the connection: "
+                                   f"{cause.text}", cause) from None
             except _RETRYABLE as exc:
                 self.close()
                 now = time.monotonic()
-                reason = _error_fields(exc)["message"]
+                cause = explain(exc, timeout=settings.timeout)
+                reason = cause.text
                 if now >= deadline:
-                    hint = ("is Neo4j running and reachable? --wait retries while it starts"
-                            if settings.wait == 0 else
-                            f"gave up after {now - began:.1f} s: {attempt} attempts, "
-                            f"{pacer.probes} TCP probes")
-                    raise ConnectionFailed(f"cannot connect to {settings.redacted_uri}: "
-                                           f"{reason}", hint=hint) from None
+                    hint = cause.hint
+                    if settings.wait:
+                        gave_up = (f"gave up after {now - began:.1f} s: {attempt} attempts, "
+                                   f"{pacer.probes} TCP probes")
+                        hint = f"{hint}; {gave_up}" if hint else gave_up
+                    elif hint is None and cause.error_class in (errors.UNREACHABLE,
+                                                                 errors.TIMEOUT):
+                        hint = "is Neo4j running and reachable? --wait retries while it starts"
+                    if cause.error_class == errors.DATABASE_UNAVAILABLE:
+                        database = settings.database or "the home database"
+                        message = (f"{database} at {settings.redacted_uri} is not available: "
+                                   f"{reason}")
+                    else:
+                        message = (f"cannot connect to {_address(settings)} "
+                                   f"({settings.redacted_uri}): {reason}")
+                    raise self._failed(message, cause, hint=hint) from None
                 self._run.emit(events.WAIT, attempt=attempt, target=settings.redacted_uri,
                                error=reason, probes=pacer.probes - logged_probes,
                                waited_ms=round((now - began) * 1000),
@@ -216,6 +250,11 @@ class Connection:
                 logged_probes = pacer.probes
                 show(reason)
                 pacer.until_next_attempt(attempt_began, deadline)
+
+    @staticmethod
+    def _failed(message: str, cause: Cause, *, hint: str | None = None) -> ConnectionFailed:
+        return ConnectionFailed(message, hint=hint, error_class=cause.error_class,
+                                driver_message=cause.driver_message, **cause.fields)
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -274,10 +313,14 @@ class Connection:
         except Interrupted:
             raise
         except Exception as exc:
-            error = _error_fields(exc)
+            cause = _statement_cause(exc, self._settings.timeout)
             what = f"{action} {obj.name}" if obj is not None else action
-            raise StatementFailed(f"{what} failed: {error['message']}",
-                                  code=error["code"]) from None
+            raise StatementFailed(f"{what} failed: {cause.text}", error_class=cause.error_class,
+                                  code=_error_fields(exc, cause)["code"],
+                                  gql_status=cause.fields.get("gql_status"),
+                                  gql_status_description=cause.fields.get(
+                                      "gql_status_description"),
+                                  driver_message=cause.driver_message) from None
 
     def _send(self, cypher: str, *, action: str, obj: SchemaObject | None = None,
               parameters: dict[str, Any] | None = None, judged: bool = False,
@@ -306,14 +349,17 @@ class Connection:
                 break
             except Interrupted as exc:
                 # A second signal while the statement was in flight: it is abandoned.
-                log("failed", error={"code": "Interrupted", "gql_status": None,
-                                     "message": f"{exc.message}; the outcome is unknown"})
+                log("failed", error_class=errors.INTERRUPTED,
+                    error={"code": "Interrupted", "gql_status": None,
+                           "message": f"{exc.message}; the outcome is unknown"})
                 raise
             except Exception as exc:
+                cause = _statement_cause(exc, self._settings.timeout)
                 if retry is None or not retry(exc) or len(retries) + 1 >= MAX_ATTEMPTS:
-                    log("failed", error=_error_fields(exc))
+                    log("failed", error_class=cause.error_class,
+                        error=_without_none(_error_fields(exc, cause)))
                     raise
-                retries.append(_error_fields(exc))
+                retries.append(_without_none(_error_fields(exc, cause)))
                 # Part of the same statement: a stop request waits for its last attempt.
                 time.sleep(0.05 * 2 ** len(retries) * random.uniform(0.5, 1.5))
         counters = _counters(summary)
@@ -392,6 +438,7 @@ class Connection:
                 names_left = ", ".join(str(row["name"]) for row in waiting)
                 raise StatementFailed(
                     f"indexes not ONLINE after {timeout:g} s: {names_left}",
-                    hint="raise --index-timeout, or check the server's load")
+                    hint="raise --index-timeout, or check the server's load",
+                    error_class=errors.TIMEOUT)
             self._sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 1.0)

@@ -21,7 +21,16 @@ from typing import IO, TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol
 from . import PROG, __version__, events
 from .catalog import Catalog
 from .dialect import Server
-from .errors import OUTCOMES, ExitCode, ToolError, UsageError, describe, exit_code_of, is_bug
+from .errors import (
+    OUTCOMES,
+    ExitCode,
+    ToolError,
+    UsageError,
+    class_of,
+    describe,
+    exit_code_of,
+    is_bug,
+)
 from .plan import Assessment
 from .runner import DryRunSink, Progress
 from .settings import ConnectionOptions, ConnectionSettings, duration, resolve, termination_log
@@ -313,9 +322,13 @@ class Run:
             import traceback
 
             traceback.print_exception(failure, file=self.console.stderr)
-        self.emit(events.ERROR, level="error", message=message,
-                  code=failure.code if isinstance(failure, ToolError) else None,
-                  exit_code=int(self.exit_code))
+        said: dict[str, Any] = {}
+        if isinstance(failure, ToolError):
+            said = {"code": failure.code, "gql_status": failure.gql_status,
+                    "gql_status_description": failure.gql_status_description,
+                    "driver_message": failure.driver_message}
+        self.emit(events.ERROR, level="error", message=message, error_class=class_of(failure),
+                  **said, exit_code=int(self.exit_code))
         if self._log is None or self.format == "json" or internal:
             # stdout is for machines (or for the Cypher); say it once for the human too
             self.console.stderr.write(f"{PROG}: error: {message}\n")

@@ -22,18 +22,19 @@ PROBE_TIMEOUT = 1.0
 
 def probe(host: str, port: int, timeout: float) -> str | None:
     """Try one TCP connection to host:port, resolving the name now; None when it is accepted,
-    otherwise why not, in a few words."""
+    otherwise why not, in a few words: those of a failed Bolt attempt (driver_errors.py), as
+    the progress line shows both beside the address."""
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return None
     except socket.gaierror as exc:
-        return f"{host} does not resolve ({exc.strerror})"
+        return f"the host name does not resolve ({exc.strerror})"
     except TimeoutError:
-        return f"no answer from {host}:{port} within {timeout:g} s"
+        return f"no answer within {timeout:g} s"
     except ConnectionRefusedError:
-        return f"{host}:{port} refuses connections"
+        return "connection refused"
     except OSError as exc:
-        return f"{host}:{port}: {exc.strerror or exc}"
+        return (exc.strerror or str(exc)).lower()
 
 
 class Pacer:

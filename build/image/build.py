@@ -14,6 +14,7 @@ import contents
 import debian
 import layer
 import oci
+import source_label
 
 ROOT = Path(__file__).resolve().parents[2]
 OCI_ARCH = {"x86_64": "amd64", "arm64": "arm64"}
@@ -38,15 +39,12 @@ def elf_arch(binary: Path) -> str | None:
 
 
 def source_url() -> str:
-    """Where the source is: NSR_SOURCE, else GitHub Actions' repository URL."""
-    if os.environ.get("NSR_SOURCE"):
-        return os.environ["NSR_SOURCE"]
-    server, repo = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
-    if server and repo:
-        return f"{server}/{repo}"
-    fail("no source URL for the image's label: set NSR_SOURCE (GitHub Actions sets "
-         "GITHUB_SERVER_URL and GITHUB_REPOSITORY)")
-    raise AssertionError
+    """Where the source is: NSR_SOURCE, GitHub Actions' repository URL or the origin remote."""
+    try:
+        return source_label.source_url(os.environ)
+    except source_label.NoSource as exc:
+        fail(str(exc))
+        raise AssertionError from None
 
 
 def copyright_of(apt: debian.PrivateApt, index: list[dict[str, str]], source: str,

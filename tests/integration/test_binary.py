@@ -270,12 +270,14 @@ def test_glibc_needed_is_at_most_the_floor(binary: Path) -> None:
     ["rollback", "--to", "1.5"], ["statements"], ["statements", "--action", "rollback",
                                                   "--server-version", "4.4"],
 ], ids=" ".join)
+@pytest.mark.parametrize("columns", ["80", "100", "120"])
 def test_the_binary_prints_what_the_module_prints(binary: Path, tmp_path: Path,
-                                                  args: list[str]) -> None:
+                                                  args: list[str], columns: str) -> None:
     """The build patches the bundled libraries (cyclopts' help modules among them): help,
-    usage errors and statements are exactly those of `python -m neo4j_schema_rollback`."""
+    usage errors and statements are exactly those of `python -m neo4j_schema_rollback`, at
+    80, 100 and 120 columns."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
-           "COLUMNS": "100", "TERM": "dumb"}
+           "COLUMNS": columns, "TERM": "dumb"}
     frozen = subprocess.run([str(binary), *args], capture_output=True, text=True, check=False,
                             env=env, stdin=subprocess.DEVNULL)
     module = subprocess.run([sys.executable, "-m", "neo4j_schema_rollback", *args],

@@ -16,9 +16,24 @@ from db import env_for
 from netutil import Forwarder, free_port, hang_up_listener, silent_listener
 from tool import Tool, finish, system_tool
 
+PROG = "neo4j-schema-rollback: error: "
+NO_WAIT_HINT = " — is Neo4j running and reachable? --wait retries while it starts"
+
 
 def only_password(server: Any) -> tuple[str, ...]:
     return (server.password,)
+
+
+def server_codes(server: Any, error: dict[str, Any]) -> dict[str, Any]:
+    """The server's codes an error event carries; GQLSTATUS from 5.26 on (Bolt 5.7), never
+    on 4.4."""
+    fields = {k: error[k] for k in ("code", "gql_status", "gql_status_description")
+              if k in error}
+    if server.line == "4.4":
+        assert set(fields) == {"code"}, fields
+    else:
+        assert fields["gql_status"] and fields["gql_status_description"], fields
+    return fields
 
 
 def test_settings_from_flags(tool: Tool, neo4j_server: Any, tmp_path: Path) -> None:
@@ -84,8 +99,14 @@ def test_wrong_password_exits_3_after_one_attempt(tool: Tool, neo4j_server: Any)
     assert r.of("wait") == []
     assert time.monotonic() - started < 30
     [error] = r.of("error")
-    assert error["message"] == (f"authentication failed for user neo4j at {neo4j_server.uri} "
-                                "— check NEO4J_PASSWORD (or NEO4J_USERNAME)")
+    message = (f"authentication failed for user neo4j at {neo4j_server.uri} "
+               "— check NEO4J_PASSWORD (or NEO4J_USERNAME)")
+    assert error["message"] == message
+    assert r.stderr == PROG + message + "\n"
+    assert error["error_class"] == "auth"
+    assert server_codes(neo4j_server, error)["code"] in (
+        "Neo.ClientError.Security.Unauthorized", "Neo.ClientError.Security.AuthenticationRateLimit")
+    assert "Neo.ClientError.Security." in error["driver_message"]
     assert r.end["outcome"] == "connection_error"
 
 
@@ -94,7 +115,16 @@ def test_unknown_database_exits_3(tool: Tool, neo4j_server: Any) -> None:
     r = tool.run("status", "-d", "nosuchdb", env=env_for(neo4j_server),
                  secrets=only_password(neo4j_server))
     assert r.code == 3
-    assert "database 'nosuchdb' not found" in r.of("error")[0]["message"]
+    [error] = r.of("error")
+    message = (f"database 'nosuchdb' not found at {neo4j_server.uri} "
+               "— check NEO4J_DATABASE or --database")
+    assert (error["message"], r.stderr) == (message, PROG + message + "\n")
+    assert error["error_class"] == "database_not_found"
+    assert server_codes(neo4j_server, error)["code"] == "Neo.ClientError.Database.DatabaseNotFound"
+    [failed] = r.statements
+    assert (failed["outcome"], failed["error_class"]) == ("failed", "database_not_found")
+    assert failed["error"]["code"] == "Neo.ClientError.Database.DatabaseNotFound"
+    assert (failed["error"]["gql_status"] is None) == (neo4j_server.line == "4.4")
 
 
 def test_missing_password_when_not_interactive_exits_2(tool: Tool, neo4j_server: Any) -> None:
@@ -127,16 +157,26 @@ def test_bad_uris_exit_2(tool: Tool, uri: str, message: str) -> None:
                  secrets=("pw-not-used",))
     assert r.code == 2
     assert message in r.of("error")[0]["message"]
+    assert r.of("error")[0]["error_class"] == "usage"
     assert r.stderr.count("\n") == 1
 
 
-def test_unreachable_port_without_wait_exits_3_at_once(tool: Tool) -> None:
-    """A closed port fails in one attempt with a hint about --wait."""
-    r = tool.run("status", "--uri", f"bolt://127.0.0.1:{free_port()}",
-                 env={"NEO4J_PASSWORD": "pw-not-used"})
+@pytest.mark.parametrize("scheme", ["bolt", "neo4j"])
+def test_unreachable_port_without_wait_exits_3_at_once(tool: Tool, scheme: str) -> None:
+    """A closed port fails in one attempt: one plain line naming the address, the URI and the
+    cause, with a hint about --wait (through neo4j:// routing too); the driver's own text is in
+    the error event."""
+    port = free_port()
+    uri = f"{scheme}://127.0.0.1:{port}"
+    r = tool.run("status", "--uri", uri, env={"NEO4J_PASSWORD": "pw-not-used"})
     assert r.code == 3
     assert r.of("wait") == []
-    assert "--wait" in r.of("error")[0]["message"]
+    [error] = r.of("error")
+    message = f"cannot connect to 127.0.0.1:{port} ({uri}): connection refused" + NO_WAIT_HINT
+    assert (error["message"], r.stderr) == (message, PROG + message + "\n")
+    assert error["error_class"] == "unreachable"
+    assert "code" not in error and "gql_status" not in error
+    assert "Connection refused" in error["driver_message"]
 
 
 def test_unreachable_port_with_wait_probes_until_the_deadline(tool: Tool) -> None:
@@ -148,11 +188,16 @@ def test_unreachable_port_with_wait_probes_until_the_deadline(tool: Tool) -> Non
     elapsed = time.monotonic() - started
     assert r.code == 3
     [wait] = r.of("wait")
-    assert (wait["attempt"], wait["probes"]) == (1, 0)
+    assert (wait["attempt"], wait["probes"], wait["error"]) == (1, 0, "connection refused")
     assert 3 <= elapsed < 20
-    message = r.of("error")[0]["message"]
-    match = re.search(r"gave up after (\d+\.\d) s: 2 attempts, (\d+) TCP probes", message)
+    [error] = r.of("error")
+    message = error["message"]
+    address = re.escape(f"127.0.0.1:{r.of('run.start')[0]['target'].rsplit(':', 1)[1]}")
+    match = re.fullmatch(rf"cannot connect to {address} \(bolt://{address}\): connection refused "
+                         r"— gave up after (\d+\.\d) s: 2 attempts, (\d+) TCP probes", message)
     assert match, message
+    assert r.stderr == PROG + message + "\n"
+    assert error["error_class"] == "unreachable"
     assert 3.0 <= float(match[1]) < 4.0
     assert 1 <= int(match[2]) <= 3 / 0.05 + 1
 
@@ -233,7 +278,8 @@ def test_host_name_that_resolves_late(tool: Tool, neo4j_server: Any, tmp_path: P
     r = finish(proc, seen, args, secrets=only_password(neo4j_server))
     assert r.code == 0, r.stdout + r.stderr
     [wait] = r.of("wait")
-    assert name in wait["error"]
+    assert (wait["error"], wait["target"]) == ("the host name does not resolve",
+                                               f"bolt://{name}:{neo4j_server.port}")
     assert r.of("server")[0]["attempts"] == 2
     assert len(r.of("object")) == 5
 
@@ -247,7 +293,25 @@ def test_silent_listener_with_timeout_exits_3(tool: Tool) -> None:
         elapsed = time.monotonic() - started
     assert r.code == 3
     assert elapsed < 10
-    assert "handshake" in r.of("error")[0]["message"]
+    [error] = r.of("error")
+    message = (f"cannot connect to 127.0.0.1:{port} (bolt://127.0.0.1:{port}): no answer to the "
+               "Bolt handshake within 2 s (--timeout)" + NO_WAIT_HINT)
+    assert (error["message"], r.stderr) == (message, PROG + message + "\n")
+    assert error["error_class"] == "timeout"
+    assert "handshake" in error["driver_message"]
+
+
+def test_host_name_that_does_not_resolve_exits_3(tool: Tool) -> None:
+    """A name no resolver knows: one plain line, class unreachable."""
+    uri = "bolt://nsr-no-such-host.invalid:7687"
+    r = tool.run("status", "--uri", uri, env={"NEO4J_PASSWORD": "pw-not-used"})
+    assert r.code == 3
+    [error] = r.of("error")
+    message = (f"cannot connect to nsr-no-such-host.invalid:7687 ({uri}): the host name does not "
+               "resolve" + NO_WAIT_HINT)
+    assert (error["message"], r.stderr) == (message, PROG + message + "\n")
+    assert error["error_class"] == "unreachable"
+    assert "nsr-no-such-host.invalid" in error["driver_message"]
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -265,4 +329,5 @@ def test_signal_while_waiting_exits_with_its_code(tool: Tool, signum: int, code:
     r = finish(proc, seen, args)
     assert r.code == code
     assert r.of("error")[0]["message"] == f"interrupted by {signal.Signals(signum).name}"
+    assert r.of("error")[0]["error_class"] == "interrupted"
     assert (r.end["outcome"], r.end["exit_code"]) == ("interrupted", code)

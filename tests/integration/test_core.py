@@ -242,6 +242,7 @@ def test_failed_index_is_reported_and_fails_the_run(run: Any, clean_neo4j: Any) 
     assert error["message"].startswith("index FAILED: kafka_topic: ")
     assert "too large" in error["message"]
     assert error["message"].count("\n") == 0
+    assert error["error_class"] == "index_failed"
     assert r.end["outcome"] == "failed"
     assert r.outcomes()["kafka_topic"] == "applied"
     again = run("apply")

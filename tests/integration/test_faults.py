@@ -54,6 +54,7 @@ def test_statement_blocked_past_timeout_fails_and_rerun_converges(tool: Tool,
     assert failed["error"]["code"] in (
         "StatementTimeout", "Neo.ClientError.Transaction.TransactionTimedOut",
         "Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration")
+    assert failed["error_class"] == r.of("error")[0]["error_class"] == "timeout"
     assert (r.end["done"], r.end["not_done"]) == (["compute_pk"], ["kafka_topic"])
     rerun = tool.run("apply", "--to", "1", env=env)
     assert rerun.code == 0
@@ -75,6 +76,13 @@ def test_connection_breaks_mid_rollback(tool: Tool, clean_neo4j: Any) -> None:
     assert r.end["done"] == ["compute_buffering_since", "queue_interval"]
     assert r.end["not_done"] == ["compute_tags", "kafka_topic", "compute_pk"]
     assert r.end["outcome"] == "failed"
+    [failed] = r.table_statements("failed")
+    [error] = r.of("error")
+    assert failed["error_class"] == error["error_class"] == "connection_lost"
+    assert error["message"].startswith("drop compute_tags failed: the connection to the server "
+                                       "broke")
+    assert error["message"].endswith("; its outcome is unknown")
+    assert r.stderr == f"neo4j-schema-rollback: error: {error['message']}\n"
     assert names(clean_neo4j) == {"compute_pk", "kafka_topic", "compute_tags"}
     rerun = tool.run("rollback", "--yes", env=env)
     assert rerun.code == 0
@@ -109,6 +117,33 @@ def test_server_killed_mid_rollback_then_restarted(tool: Tool, clean_fault_serve
     assert rerun.code == 0
     assert rerun.end["done"] == ["compute_tags", "kafka_topic", "compute_pk"]
     assert tool.run("rollback", "--yes", env=env).end["done"] == []
+
+
+def test_duplicates_under_a_new_constraint_are_a_data_conflict(tool: Tool,
+                                                             clean_neo4j: Any) -> None:
+    """Two nodes with the same key: the server refuses the uniqueness constraint; the failed
+    statement and the error event say data_conflict, with the server's own codes (GQLSTATUS from
+    5.26 on, never on 4.4)."""
+    auth = (clean_neo4j.username, clean_neo4j.password)
+    with neo4j.GraphDatabase.driver(clean_neo4j.uri, auth=auth) as driver:
+        driver.execute_query("CREATE (:ComputeNode {node_id: 'n1'}), "
+                             "(:ComputeNode {node_id: 'n1'})")
+    r = tool.run("apply", "--to", "1", env=env_for(clean_neo4j), secrets=(clean_neo4j.password,))
+    assert r.code == 1
+    [failed] = r.table_statements("failed")
+    [error] = r.of("error")
+    assert failed["object"] == "compute_pk"
+    assert failed["error_class"] == error["error_class"] == "data_conflict"
+    assert failed["error"]["code"] == error["code"] == (
+        "Neo.DatabaseError.Schema.ConstraintCreationFailed")
+    if clean_neo4j.line == "4.4":
+        assert failed["error"]["gql_status"] is None
+        assert "gql_status" not in error
+    else:
+        assert failed["error"]["gql_status"] == error["gql_status"]
+        assert error["gql_status"] and error["gql_status_description"]
+    assert error["message"].startswith("create compute_pk failed: Unable to create ")
+    assert r.stderr == f"neo4j-schema-rollback: error: {error['message']}\n"
 
 
 NEWEST_FIRST = ["compute_buffering_since", "queue_interval", "compute_tags", "kafka_topic",

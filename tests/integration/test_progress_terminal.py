@@ -41,17 +41,16 @@ def matching(pattern: str, rows: list[str]) -> list[str]:
 def test_wait_line_counts_up_and_ctrl_c_erases_it(tool: Tool, tmp_path: Path,
                                                  panes: list[Pane]) -> None:
     """While --wait retries a closed port, one row shows the seconds waited of the limit and
-    the error, cut to the width and redrawn in place; Ctrl-C erases it before the error and
-    run.end lines, exit 130."""
+    the plain error, within the width and redrawn in place; Ctrl-C erases it before the error
+    and run.end lines, exit 130."""
     port = free_port()
     pane = open_pane(panes, tool, tmp_path, "status", "--wait", "60",
                      "--uri", f"bolt://127.0.0.1:{port}", env={"NEO4J_PASSWORD": "pw-unused"})
     # Why: the first attempt's error, then each probe's answer (the port refuses).
-    line = (rf"waiting for bolt://127\.0\.0\.1:{port} — (\d+\.\d) s of 60 s — "
-            rf"(Couldn't|127\.0\.0\.1:{port} refuses).*…")
+    line = rf"waiting for bolt://127\.0\.0\.1:{port} — (\d+\.\d) s of 60 s — connection refused"
     pane.until(lambda rows: len(matching(line, rows)) == 1, "the wait line")
     [first] = matching(line, pane.rows())
-    assert len(first) == WIDTH - 3
+    assert len(first) <= WIDTH - 3
     waited = re.fullmatch(line, first)
     assert waited is not None
     # Redrawn in place: a later time on the one row, never a second row.

@@ -161,3 +161,49 @@ def test_the_github_actions_steps_install_and_run_the_release_binary(release: Pa
     assert run.returncode == 3, run.stdout + run.stderr
     assert output.read_text().splitlines()[-1] == "exit-code=3"
     assert b'<testcase classname="neo4j-schema-rollback.status" name="run"' in junit.read_bytes()
+
+def fresh_clone(tmp_path: Path, origin: str | None) -> Path:
+    """A clone of this repository's HEAD whose origin remote is `origin` (fetched from here
+    through a url.insteadOf rewrite, which is not kept in the clone), or has none."""
+    clone = tmp_path / "clone"
+    url = origin or str(ROOT)
+    subprocess.run(["git", "-c", f"url.{ROOT}.insteadOf={url}", "clone", "--quiet",
+                    "--no-checkout", url, str(clone)], check=True, capture_output=True)
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    subprocess.run(["git", "-C", str(clone), "checkout", "--quiet", head], check=True)
+    if origin is None:
+        subprocess.run(["git", "-C", str(clone), "remote", "remove", "origin"], check=True)
+    return clone
+
+
+def release_in(clone: Path) -> subprocess.CompletedProcess[str]:
+    """scripts/release --no-build in the clone with no NSR_* or GITHUB_* variables."""
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
+           "UV_PYTHON_DOWNLOADS": "never"}
+    return subprocess.run([str(clone / "scripts" / "release"), "--no-build", "--out",
+                           str(clone / "out")], cwd=clone, env=env, capture_output=True,
+                          text=True, check=False, timeout=600)
+
+
+@pytest.mark.parametrize("origin", ["https://github.com/example/neo4j-schema-rollback",
+                                    "git@github.com:example/neo4j-schema-rollback.git"])
+def test_release_in_a_fresh_clone_takes_the_source_from_origin(tmp_path: Path,
+                                                               origin: str) -> None:
+    """No NSR_SOURCE: the image's source label is the origin remote as an https URL; the run
+    goes on to the binaries (none in a fresh clone, so it stops there, before anything slow)."""
+    proc = release_in(fresh_clone(tmp_path, origin))
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "release: source: https://github.com/example/neo4j-schema-rollback",
+        f"release: error: no dist/neo4j-schema-rollback-{version()}-linux-x86_64 "
+        "(scripts/build-binary --portable writes it)"]
+
+
+def test_release_in_a_clone_without_origin_asks_for_nsr_source(tmp_path: Path) -> None:
+    """No NSR_SOURCE and no origin remote: one line saying so, exit 1."""
+    proc = release_in(fresh_clone(tmp_path, None))
+    assert (proc.returncode, proc.stderr) == (1, (
+        "source: error: no source URL for the image's label: the clone has no origin remote; "
+        "set NSR_SOURCE\n"))
+

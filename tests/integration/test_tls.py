@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tool import Tool
+from tool import Result, Tool
 
 
 def tls_env(server: Any, uri: str | None = None) -> dict[str, str]:
@@ -42,18 +42,57 @@ def test_self_signed_scheme_accepts_any_certificate(tool: Tool, neo4j_tls_server
     assert r.code == 0, r.stdout + r.stderr
 
 
-def test_unknown_ca_is_refused(tool: Tool, neo4j_tls_server: Any) -> None:
-    """bolt+s against a certificate no trusted CA signed fails with exit 3, naming TLS."""
-    r = tool.run("status", env={**tls_env(neo4j_tls_server),
+PROG = "neo4j-schema-rollback: error: "
+
+
+def failed_with(r: Result, message: str, error_class: str) -> dict[str, Any]:
+    """Exit 3 with exactly this line on stderr and in the error event, of this class."""
+    assert r.code == 3
+    [error] = r.of("error")
+    assert (error["message"], r.stderr) == (message, PROG + message + "\n")
+    assert error["error_class"] == error_class
+    assert "code" not in error
+    return error
+
+
+@pytest.mark.parametrize("scheme", ["bolt+s", "neo4j+s"])
+def test_unknown_ca_is_refused(tool: Tool, neo4j_tls_server: Any, scheme: str) -> None:
+    """+s against a certificate no trusted CA signed: exit 3, one line saying the certificate
+    is not trusted and what to do (through neo4j:// routing too), class tls."""
+    uri = plain(neo4j_tls_server, scheme)
+    r = tool.run("status", env={**tls_env(neo4j_tls_server, uri),
                                 "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"},
                  secrets=(neo4j_tls_server.password,))
-    assert r.code == 3
-    message = r.of("error")[0]["message"]
-    assert "certificate" in message.lower() or "ssl" in message.lower(), message
+    error = failed_with(r, f"cannot connect to 127.0.0.1:{neo4j_tls_server.port} ({uri}): the "
+                        "server's TLS certificate is not trusted (unable to get local issuer "
+                        "certificate) — trust its CA with --trusted-ca, or skip the check with a "
+                        "+ssc URI", "tls")
+    assert "CERTIFICATE_VERIFY_FAILED" in error["driver_message"]
 
 
-def test_plain_bolt_against_a_tls_only_server_exits_3(tool: Tool, neo4j_tls_server: Any) -> None:
-    """An unencrypted URI against a server that requires TLS is a connection error."""
-    r = tool.run("status", env=tls_env(neo4j_tls_server, plain(neo4j_tls_server, "bolt")),
+@pytest.mark.parametrize("scheme", ["bolt", "neo4j"])
+def test_plain_bolt_against_a_tls_only_server_exits_3(tool: Tool, neo4j_tls_server: Any,
+                                                      scheme: str) -> None:
+    """An unencrypted URI against a server that requires TLS: the server hangs up during the
+    Bolt handshake, and the line says to use +s."""
+    uri = plain(neo4j_tls_server, scheme)
+    r = tool.run("status", env=tls_env(neo4j_tls_server, uri),
                  secrets=(neo4j_tls_server.password,))
-    assert r.code == 3
+    failed_with(r, f"cannot connect to 127.0.0.1:{neo4j_tls_server.port} ({uri}): the server "
+                "hung up during the Bolt handshake — if the server requires TLS, use bolt+s:// or "
+                "neo4j+s://", "unreachable")
+
+
+@pytest.mark.parametrize("scheme", ["bolt+s", "bolt+ssc", "neo4j+s"])
+def test_tls_against_a_plain_server_exits_3(tool: Tool, neo4j_server: Any, scheme: str) -> None:
+    """An encrypted URI against a server without TLS: the TLS handshake fails, class tls, and
+    the line says to use the plain scheme."""
+    uri = plain(neo4j_server, scheme)
+    r = tool.run("status", env=tls_env(neo4j_server, uri), secrets=(neo4j_server.password,))
+    error = failed_with(r, f"cannot connect to 127.0.0.1:{neo4j_server.port} ({uri}): the TLS "
+                        "handshake failed: the server hung up — if the server does not use TLS, "
+                        "use bolt:// or neo4j://", "tls")
+    # OpenSSL 3.0 (the host's Python) ends the handshake with an EOF, 3.5 (the binary's) with a
+    # zero return
+    assert "[SSLEOFError]" in error["driver_message"] or (
+        "[SSLZeroReturnError]" in error["driver_message"])

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,28 @@ def test_generated_pages_are_current(page: str) -> None:
     """commands.md and statements.md equal what scripts/gen-docs writes today."""
     render = docgen().PAGES[page]
     assert (ROOT / page).read_text() == render(), f"run scripts/gen-docs to update {page}"
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("command", ["", "apply", "rollback", "status", "statements"])
+def test_help_reads_cleanly(command: str, columns: int) -> None:
+    """--help at 80 and 120 columns: no line too long or ending in a blank, each entry's
+    continuation indented under it, and no [...] note split across lines."""
+    args = [command, "--help"] if command else ["--help"]
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"}
+    out = subprocess.run([sys.executable, "-m", "neo4j_schema_rollback", *args], env=env,
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [line.rstrip() for line in out] == out, "a line ends in a blank"
+    panel = False
+    for line in out:
+        assert len(line) <= columns, line
+        assert line.count("[") == line.count("]"), line
+        if line.endswith(":") and not line.startswith(" "):
+            panel = True  # a panel's title: entries follow
+        elif not line:
+            panel = False
+        elif panel:
+            assert line.startswith(("  -", "      ")) or re.match(r"  [a-z]+: ", line), line
 
 
 @pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
@@ -65,3 +90,16 @@ def test_configuration_documents_every_flag() -> None:
     assert connection <= flags
     for flag in connection:
         assert f"`{flag}`" in text, flag
+
+
+def test_every_error_class_is_documented() -> None:
+    """Each error class has a row in exit-codes.md, and the schema allows exactly them."""
+    import json
+
+    from neo4j_schema_rollback.errors import ERROR_CLASSES
+
+    text = (DOCS / "exit-codes.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+)` \| [0-9, ]+ \|", text, flags=re.M)
+    assert rows == list(ERROR_CLASSES)
+    schema = json.loads((DOCS / "events.schema.json").read_text())
+    assert schema["$defs"]["error_class"]["enum"] == list(ERROR_CLASSES)

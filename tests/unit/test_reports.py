@@ -444,7 +444,8 @@ def test_a_bad_report_is_a_usage_error_that_the_other_reports_still_tell(
                                 "github, termination, termination=PATH or none")
     assert [e["event"] for e in r.events] == ["error", "run.end"]
     assert r.stderr.splitlines()[-1] == (
-        "::error title=neo4j-schema-rollback status%3A usage_error::" + error["message"])
+        "::error title=neo4j-schema-rollback status%3A usage_error::" + error["message"]
+        + "%0Ausage")
     assert summary.read_text().startswith("### neo4j-schema-rollback status: usage\\_error")
 
 
