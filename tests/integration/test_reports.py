@@ -240,9 +240,11 @@ def test_interrupt(tool: Tool, clean_neo4j: Any, reports: Reports, signum: int,
     name = signal.Signals(signum).name
     [run_case] = rep.cases()["run"].result
     assert run_case.message == f"interrupted by {name}"
+    [error] = r.of("error")
+    assert error["error_class"] == "interrupted"
     assert rep.commands == [f"::error title={PROG} rollback%3A interrupted::interrupted by "
-                            f"{name}"]
-    assert rep.termination == termination(r, "rollback", f"interrupted by {name}")
+                            f"{name}%0Ainterrupted"]
+    assert rep.termination == termination(r, "rollback", f"interrupted by {name} [interrupted]")
 
 
 def _on_first_drop(act: Any) -> Any:
@@ -267,16 +269,16 @@ def test_unreachable(tool: Tool, clean_neo4j: Any, reports: Reports) -> None:
     [error] = r.of("error")
     assert rep.results() == {"run": "Error"}
     [case] = rep.cases()["run"].result
-    assert (case.type, case.message) == ("connection_error", error["message"])
+    assert (case.type, case.message) == ("unreachable", error["message"])
     assert "server_version" not in {p.name for p in rep.junit.properties()}
     assert rep.commands == [f"::error title={PROG} apply%3A connection_error::"
-                            f"{esc(error['message'])}"]
-    assert rep.termination == termination(r, "apply", error["message"])
+                            f"{esc(error['message'])}%0Aunreachable"]
+    assert rep.termination == termination(r, "apply", f"{error['message']} [unreachable]")
     assert rep.summary == "\n".join([
         f"### {PROG} apply: connection\\_error (exit code 3)", "",
         f"Statements: {counts(r)}. Target: {uri} (the home database). "
         f"Run {r.events[0]['run_id']}, {PROG} {r.events[0]['tool_version']}.", "",
-        f"**Error:** {_md(error['message'])}"]) + "\n\n"
+        f"**Error:** {_md(error['message'])} (unreachable)"]) + "\n\n"
 
 
 def _md(text: str) -> str:
