@@ -41,7 +41,7 @@ def statements_page() -> str:
 
     def printed(action: str, version: str) -> list[str]:
         out = io.StringIO()  # what `statements` prints: the print sink of the one runner
-        statements(out, action, version)  # type: ignore[arg-type]  # a str, not the Literal
+        statements(out, TABLE, action, version)  # type: ignore[arg-type]  # a str, not the Literal
         return out.getvalue().splitlines()
 
     parts = ["# Statement tables", "",

@@ -19,6 +19,7 @@ from neo4j_schema_rollback.plan import Step
 from neo4j_schema_rollback.runner import DryRunSink
 from neo4j_schema_rollback.session import Common, Console, Run
 from neo4j_schema_rollback.settings import ConnectionOptions, ConnectionSettings
+from neo4j_schema_rollback.table import QMTL_DAGMANAGER
 
 if TYPE_CHECKING:
     from neo4j_schema_rollback.runner import Sink
@@ -190,7 +191,7 @@ def test_statements_goes_through_the_print_sink(action: commands.Action, version
                                                 to: int | None, first: str) -> None:
     """statements prints every step of its plan, one line each, in the runner's order."""
     out = io.StringIO()
-    commands.statements(out, action, version, to)
+    commands.statements(out, QMTL_DAGMANAGER, action, version, to)
     lines = out.getvalue().splitlines()
     assert lines[0] == first
     assert len(lines) == (3 if to == 1 else 5)

@@ -8,7 +8,7 @@ from neo4j_schema_rollback.dialect import (
     ServerVersion,
     UnsupportedServer,
     dialect_for,
-    quote,
+    quote_identifier,
     render_create,
     render_drop,
 )
@@ -92,12 +92,12 @@ def test_calendar_versions_print_with_two_digit_month() -> None:
 ])
 def test_quote(raw: str, quoted: str) -> None:
     """Plain identifiers stay bare; anything else is backticked with backticks doubled."""
-    assert quote(raw) == quoted
+    assert quote_identifier(raw) == quoted
 
 
 def test_hostile_identifiers_are_quoted_when_rendered() -> None:
     """A table entry with Cypher in its name renders as one quoted identifier."""
-    obj = SchemaObject(1, "a`b", Definition(Kind.RANGE_INDEX, "Weird Label", ("p q",)))
+    obj = SchemaObject(1, "a`b", Definition(Kind.RANGE_INDEX, ("Weird Label",), ("p q",)))
     assert render_create(obj, DIALECT_5) == (
         "CREATE INDEX `a``b` IF NOT EXISTS FOR (w:`Weird Label`) ON (w.`p q`)")
     assert render_drop(obj, DIALECT_5) == "DROP INDEX `a``b` IF EXISTS"
@@ -105,6 +105,6 @@ def test_hostile_identifiers_are_quoted_when_rendered() -> None:
 
 def test_composite_uniqueness_renders_a_tuple() -> None:
     """A constraint on several properties uses the parenthesised REQUIRE form."""
-    obj = SchemaObject(1, "pair", Definition(Kind.UNIQUENESS_CONSTRAINT, "Pair", ("a", "b")))
+    obj = SchemaObject(1, "pair", Definition(Kind.UNIQUENESS_CONSTRAINT, ("Pair",), ("a", "b")))
     assert render_create(obj, DIALECT_5) == (
         "CREATE CONSTRAINT pair IF NOT EXISTS FOR (p:Pair) REQUIRE (p.a, p.b) IS UNIQUE")

@@ -9,7 +9,7 @@ TABLE = QMTL_DAGMANAGER
 
 
 def live_index(name: str, label: str, prop: str, type_: str = "RANGE") -> LiveObject:
-    definition = (Definition(Kind.RANGE_INDEX, label, (prop,))
+    definition = (Definition(Kind.RANGE_INDEX, (label,), (prop,))
                   if type_ in ("RANGE", "BTREE") else None)
     return LiveObject(name=name, is_constraint=False, type=type_, entity="NODE",
                       labels=(label,), properties=(prop,), definition=definition,
@@ -19,7 +19,7 @@ def live_index(name: str, label: str, prop: str, type_: str = "RANGE") -> LiveOb
 def live_unique(name: str, label: str, prop: str) -> LiveObject:
     return LiveObject(name=name, is_constraint=True, type="UNIQUENESS", entity="NODE",
                       labels=(label,), properties=(prop,),
-                      definition=Definition(Kind.UNIQUENESS_CONSTRAINT, label, (prop,)))
+                      definition=Definition(Kind.UNIQUENESS_CONSTRAINT, (label,), (prop,)))
 
 
 FULL = Catalog(
