@@ -259,3 +259,34 @@ def test_check_table_exits_0_or_2_as_a_process(tmp_path: Path) -> None:
     assert bad.stderr.startswith("neo4j-schema-rollback: error: ")
     assert "not valid TOML" in bad.stderr and "(at line 8, column" in bad.stderr
     assert bad.stderr.count("\n") == 1
+
+
+def test_the_published_schema_accepts_the_fixtures_and_refuses_what_the_reader_refuses() -> None:
+    """docs/table.schema.json agrees with the reader on the every-kind fixture and the docs'
+    example, and refuses an unknown kind and a missing vector option."""
+    import json
+    import tomllib
+
+    import jsonschema
+
+    root = Path(__file__).resolve().parents[2]
+    validator = jsonschema.Draft202012Validator(
+        json.loads((root / "docs" / "table.schema.json").read_text()))
+    example = (root / "docs" / "table-files.md").read_text().split("```toml\n")[1].split(
+        "```")[0]
+    for text in ((TABLES / "every-kind.toml").read_text(), example):
+        validator.validate(tomllib.loads(text))
+    read_table(str(TABLES / "every-kind.toml"))
+    bad = tomllib.loads(VECTOR)
+    assert not validator.is_valid(bad)
+    bad["objects"][0]["kind"] = "lookup_index"
+    assert not validator.is_valid(bad)
+
+
+def test_the_lines_check_table_renders_are_the_tested_lines() -> None:
+    """dialect.LINES names the test bed's lines."""
+    from neo4j_schema_rollback.dialect import LINES, ServerVersion
+    from testbed.lines import LINES as TESTED
+
+    assert [v.short for v in LINES] == [
+        ServerVersion.parse(line.server_version).short for line in TESTED.values()]
