@@ -25,8 +25,7 @@ app = cyclopts.App(
 )
 CONNECTION = Group("Connection", sort_key=1)
 OUTPUT = Group("Output", sort_key=2)
-TABLE_HELP = ("An embedded table (qmtl-dagmanager, qmtl-worldservice) or a table file "
-              "[env: NEO4J_SCHEMA_TABLE; default qmtl-dagmanager].")
+TABLE_HELP = "An embedded table or a table file [env: NEO4J_SCHEMA_TABLE; default qmtl-dagmanager]."
 
 
 @Parameter(name="*")  # flattened: its fields are top-level flags of each connected command
