@@ -158,6 +158,12 @@ def validate(table: Table) -> None:
     for obj in table.objects:
         check_identifier("object name", obj.name)
         where = f"object {obj.name!r}"
+        if obj.name != obj.name.strip():
+            # Seen on 4.4, 5.26 and 2026.08: the server drops them from a constraint's or an
+            # index's name (not from labels, types or properties), so the name it reports would
+            # never match the table's.
+            raise TableError(f"{where}: field 'name': Neo4j strips spaces at either end of a "
+                             "name")
         check_definition(where, obj.definition)
         if obj.name in seen:
             raise TableError(f"{where}: field 'name': the name appears twice")
