@@ -13,7 +13,10 @@ import math
 import re
 from collections.abc import Callable, Hashable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing's Any only for the checker: importing typing costs the start
+    from typing import Any
 
 
 class Kind(StrEnum):
@@ -162,12 +165,13 @@ def _bounds(size: int) -> Callable[[Any], Value]:
     return check
 
 
-_ANALYZER = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Compiled on first use (re caches it): only a table file's options are checked.
+_ANALYZER = r"[A-Za-z0-9_-]{1,64}"
 
 
 def _analyzer(value: Any) -> Value:
     # Written into a string literal: letters, digits, '_' and '-' are every analyzer's name.
-    if not isinstance(value, str) or not _ANALYZER.fullmatch(value):
+    if not isinstance(value, str) or not re.fullmatch(_ANALYZER, value):
         raise OptionError(f"{value!r} is not an analyzer name (letters, digits, '_', '-')")
     return value
 
