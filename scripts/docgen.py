@@ -36,33 +36,37 @@ def statements_page() -> str:
     sys.path[:0] = [str(ROOT / "app"), str(ROOT / "tests")]
     from neo4j_schema_rollback.commands import statements
     from neo4j_schema_rollback.dialect import ServerVersion, dialect_for
-    from neo4j_schema_rollback.table import QMTL_DAGMANAGER as TABLE
+    from neo4j_schema_rollback.table import EMBEDDED, Table, shape
     from testbed.lines import LINES
 
-    def printed(action: str, version: str) -> list[str]:
+    def printed(table: Table, action: str, version: str) -> list[str]:
         out = io.StringIO()  # what `statements` prints: the print sink of the one runner
-        statements(out, action, version)  # type: ignore[arg-type]  # a str, not the Literal
+        statements(out, table, action, version)  # type: ignore[arg-type]  # not the Literal
         return out.getvalue().splitlines()
 
     parts = ["# Statement tables", "",
-             f"The table `{TABLE.name}` is embedded in the binary. Generated from the code by "
-             "`scripts/gen-docs`; a test keeps it in sync. `statements` prints the same text.",
-             "", "| version | object | kind | on |", "|---|---|---|---|"]
-    for obj in TABLE.objects:
-        d = obj.definition
-        parts.append(f"| {obj.version} | `{obj.name}` | {d.kind.value.replace('_', ' ')} | "
-                     f"`(:{d.label} {{{', '.join(d.properties)}}})` |")
-    parts.append("")
-    for line in LINES.values():
-        dialect = dialect_for(ServerVersion.parse(line.server_version))
-        parts += [f"## Neo4j {line.docs_title}", "",
-                  f"Dialect `{dialect.name}`; a plain `CREATE INDEX` makes a "
-                  f"`{dialect.default_index_type}` index.", "",
-                  "`apply` (oldest first):", "", "```cypher"]
-        parts += printed("apply", line.server_version)
-        parts += ["```", "", "`rollback` (newest first):", "", "```cypher"]
-        parts += printed("rollback", line.server_version)
-        parts += ["```", ""]
+             "The tables embedded in the binary, named with `--table` (default "
+             "`qmtl-dagmanager`); any other schema is a [table file](table-files.md). Generated "
+             "from the code by `scripts/gen-docs`; a test keeps it in sync. `statements` prints "
+             "the same text.", ""]
+    for table in EMBEDDED.values():
+        parts += [f"## `{table.name}`", "", "| version | object | kind | on |",
+                  "|---|---|---|---|"]
+        for obj in table.objects:
+            d = obj.definition
+            parts.append(f"| {obj.version} | `{obj.name}` | {d.kind.value.replace('_', ' ')} | "
+                         f"`{shape(d.entity, d.labels, d.properties)}` |")
+        parts.append("")
+        for line in LINES.values():
+            dialect = dialect_for(ServerVersion.parse(line.server_version))
+            parts += [f"### `{table.name}` on Neo4j {line.docs_title}", "",
+                      f"Dialect `{dialect.name}`; a plain `CREATE INDEX` makes a "
+                      f"`{dialect.default_index_type}` index.", "",
+                      "`apply` (oldest first):", "", "```cypher"]
+            parts += printed(table, "apply", line.server_version)
+            parts += ["```", "", "`rollback` (newest first):", "", "```cypher"]
+            parts += printed(table, "rollback", line.server_version)
+            parts += ["```", ""]
     return "\n".join(parts)
 
 

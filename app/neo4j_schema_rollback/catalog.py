@@ -7,14 +7,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .table import Definition, Kind
+from .kinds import Entity, by_show_type
+from .table import Definition, described_options, shape
 
 Row = Mapping[str, Any]
-
-# Constraint type spellings: Cypher 5 (and 4.4) say UNIQUENESS, Cypher 25 NODE_PROPERTY_UNIQUENESS.
-_UNIQUENESS_TYPES = frozenset({"UNIQUENESS", "NODE_PROPERTY_UNIQUENESS"})
-# A plain `CREATE INDEX` makes BTREE on 4.4 and RANGE from 5.0; 4.4 also has explicit RANGE.
-_RANGE_TYPES = frozenset({"BTREE", "RANGE"})
+# Constraint type spellings: Cypher 5 (and 4.4) say UNIQUENESS, Cypher 25 NODE_PROPERTY_UNIQUENESS
+# (and RELATIONSHIP_UNIQUENESS, RELATIONSHIP_PROPERTY_UNIQUENESS): each kind lists its own.
+_UNIQUENESS_TYPES = frozenset({"UNIQUENESS", "NODE_PROPERTY_UNIQUENESS",
+                               "RELATIONSHIP_UNIQUENESS", "RELATIONSHIP_PROPERTY_UNIQUENESS"})
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,9 @@ class LiveObject:
 
     def describe(self) -> str:
         noun = "constraint" if self.is_constraint else "index"
-        labels = ":".join(self.labels) or "?"
-        props = ", ".join(self.properties)
-        where = f"(:{labels} {{{props}}})" if self.entity == "NODE" else f"[:{labels} {{{props}}}]"
-        return f"{self.type} {noun} {self.name} on {where}"
+        options = described_options(self.definition) if self.definition else ""
+        return (f"{self.type} {noun} {self.name} on "
+                f"{shape(self.entity, self.labels, self.properties)}{options}")
 
 
 @dataclass(frozen=True)
@@ -92,12 +91,21 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if value else ()
 
 
-def _definition(row: Row, types: frozenset[str], kind: Kind) -> Definition | None:
-    """The table vocabulary's definition of a row, or None when no table object can match it."""
+def _definition(row: Row, constraint: bool) -> Definition | None:
+    """The table vocabulary's definition of a row, or None when no table object can match it
+    (a LOOKUP index, an unknown type, options that cannot be read)."""
+    spec = by_show_type(constraint, row.get("type"))
     labels = _strings(row.get("labelsOrTypes"))
-    if row.get("type") in types and row.get("entityType") == "NODE" and len(labels) == 1:
-        return Definition(kind, labels[0], _strings(row.get("properties")))
-    return None
+    properties = _strings(row.get("properties"))
+    entity = row.get("entityType")
+    if spec is None or entity not in ("NODE", "RELATIONSHIP") or not labels or not properties:
+        return None
+    raw = row.get("options")
+    config = raw.get("indexConfig") if isinstance(raw, Mapping) else None
+    options = spec.read_options(config if isinstance(config, Mapping) else {}, row)
+    if options is None:
+        return None
+    return Definition(spec.kind, labels, properties, Entity(entity), options)
 
 
 def _constraint(row: Row) -> LiveObject:
@@ -105,11 +113,12 @@ def _constraint(row: Row) -> LiveObject:
     return LiveObject(
         name=str(row["name"]),
         is_constraint=True,
+        # One spelling in messages, whichever Cypher version reported it.
         type="UNIQUENESS" if type_ in _UNIQUENESS_TYPES else type_,
         entity=str(row.get("entityType") or ""),
         labels=_strings(row.get("labelsOrTypes")),
         properties=_strings(row.get("properties")),
-        definition=_definition(row, _UNIQUENESS_TYPES, Kind.UNIQUENESS_CONSTRAINT),
+        definition=_definition(row, constraint=True),
     )
 
 
@@ -122,7 +131,7 @@ def _index(row: Row) -> LiveObject:
         entity=str(row.get("entityType") or ""),
         labels=_strings(row.get("labelsOrTypes")),
         properties=_strings(row.get("properties")),
-        definition=_definition(row, _RANGE_TYPES, Kind.RANGE_INDEX),
+        definition=_definition(row, constraint=False),
         state=row.get("state"),
         population_percent=float(percent) if percent is not None else None,
         failure_message=row.get("failureMessage") or None,

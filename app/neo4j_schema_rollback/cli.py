@@ -26,6 +26,7 @@ app = cyclopts.App(
 )
 CONNECTION = Group("Connection", sort_key=1)
 OUTPUT = Group("Output", sort_key=2)
+TABLE_HELP = "An embedded table or a table file [env: NEO4J_SCHEMA_TABLE; default qmtl-dagmanager]."
 
 
 @Parameter(name="*")  # flattened: its fields are top-level flags of each connected command
@@ -59,6 +60,7 @@ class CommonFlags:
                                                  help=(
         "Also write a report: junit=PATH, github, termination[=PATH], or none (no automatic "
         "ones); repeatable [env: NEO4J_REPORT, comma-separated]."))] = ()
+    table: Annotated[str | None, Parameter(name="--table", help=TABLE_HELP)] = None
 
     def common(self) -> session.Common:
         options = ConnectionOptions(uri=self.uri, username=self.username, password=self.password,
@@ -66,7 +68,7 @@ class CommonFlags:
                                     trusted_ca=self.trusted_ca, wait=self.wait,
                                     timeout=self.timeout)
         return session.Common(options, log_format=self.log_format, debug=self.debug,
-                              reports=self.report)
+                              reports=self.report, table=self.table)
 
 
 NO_FLAGS = CommonFlags()  # frozen, so one shared default instance is safe
@@ -144,13 +146,25 @@ def statements(
     to: Annotated[int | None, Parameter(converter=_whole_number, help=(
         "apply: objects of version <= N [default: newest]; rollback: drop objects above N "
         "[default: 0]."))] = None,
+    table: Annotated[str | None, Parameter(name="--table", help=TABLE_HELP)] = None,
 ) -> int:
-    """Print the exact Cypher without connecting, one statement per line."""
-    return session.offline("statements", commands.statements, action=action,
+    """Print the exact Cypher without connecting, one statement per line.
+
+    Exits 2 when the table holds a kind the server version lacks."""
+    return session.offline("statements", commands.statements, table, action=action,
                            server_version=server_version, to=to)
 
 
-COMMANDS = ("apply", "rollback", "status", "statements")
+@app.command(name="check-table")
+def check_table(path: Annotated[str, Parameter(help="The table file (or an embedded table).")],
+                /) -> int:
+    """Validate a table file and print its statements for each server line, offline.
+
+    Exits 0 when the file is valid, 2 with one line naming the file, object and field when not."""
+    return session.offline("check-table", commands.check_table, path)
+
+
+COMMANDS = ("apply", "rollback", "status", "statements", "check-table")
 LOG_FORMATS = ("auto", "json", "console")
 
 

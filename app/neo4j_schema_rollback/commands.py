@@ -8,16 +8,19 @@ only maps flags onto them; tests call them directly.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 from .catalog import Catalog
-from .dialect import ServerVersion, UnsupportedServer, dialect_for
+from .dialect import LINES, ServerVersion, UnsupportedServer, dialect_for, lacking
 from .errors import INDEX_FAILED, ExitCode, ServerTooOld, StatementFailed, UsageError
 from .plan import Assessment, Decision, State, Step, assess, plan_all, plan_apply, plan_rollback
 from .runner import PrintSink, run_steps
 from .session import Run
+
+if TYPE_CHECKING:
+    from .session import Database
 from .settings import DEFAULT_INDEX_TIMEOUT
-from .table import QMTL_DAGMANAGER, SchemaObject, Table
+from .table import SchemaObject, Table
 
 Action = Literal["apply", "rollback"]
 Expect = Literal["applied", "absent"]
@@ -33,8 +36,8 @@ def check_to(table: Table, to: int | None, default: int) -> int:
     return to
 
 
-def statements(out: IO[str], action: Action = "apply", server_version: str = "5.26",
-               to: int | None = None, table: Table = QMTL_DAGMANAGER) -> None:
+def statements(out: IO[str], table: Table, action: Action = "apply",
+               server_version: str = "5.26", to: int | None = None) -> None:
     """Write the exact Cypher of `action` for a server version, one statement per line."""
     try:
         version = ServerVersion.parse(server_version)
@@ -48,8 +51,38 @@ def statements(out: IO[str], action: Action = "apply", server_version: str = "5.
         objects = table.up_to(check_to(table, to, table.newest))
     else:
         objects = table.above(check_to(table, to, 0))
+    # The edition is not known offline: Enterprise-only kinds are printed.
+    refusal = lacking(objects, version, None)
+    if refusal is not None:
+        raise UsageError(f"table {table.name}: {refusal}")
     run_steps(plan_all("create" if action == "apply" else "drop", objects, dialect),
               PrintSink(out))
+
+
+def check_table(out: IO[str], table: Table) -> None:
+    """Say that the table is valid, then write its statements for each server line, or why a
+    line cannot hold it."""
+    out.write(f"// table {table.name}: valid; objects: {len(table.objects)}, versions: "
+              f"1..{table.newest}\n")
+    for version in LINES:
+        for action, order in (("apply", "oldest first"), ("rollback", "newest first")):
+            refusal = lacking(table.objects, version, None)
+            if refusal is not None:
+                out.write(f"// Neo4j {version.short}: refused: {refusal}\n")
+                break
+            out.write(f"// Neo4j {version.short}: {action} ({order})\n")
+            statements(out, table, action, str(version))  # type: ignore[arg-type]
+
+
+def connect(run: Run, objects: Sequence[SchemaObject]) -> Database:
+    """Open the database and refuse, before any statement about the table, a table whose
+    objects the server cannot hold."""
+    db = run.connect()
+    refusal = lacking(objects, run.server.version, run.server.edition)
+    if refusal is not None:
+        raise UsageError(f"table {run.table.name}: {refusal}",
+                         hint="nothing was sent; use a server that has it or another table")
+    return db
 
 
 def apply(run: Run, *, to: int | None = None, dry_run: bool = False,
@@ -60,8 +93,8 @@ def apply(run: Run, *, to: int | None = None, dry_run: bool = False,
     timeout = run.duration(index_timeout, "--index-timeout", "NEO4J_INDEX_TIMEOUT",
                            DEFAULT_INDEX_TIMEOUT)
     run.start(to=target, dry_run=dry_run)
-    db = run.connect()
     wanted = table.up_to(target)
+    db = connect(run, wanted)
     steps = plan_apply(wanted, db.read_catalog(), run.server.dialect)
     run_steps(steps, run.sink(dry_run), stop=run.stop,
               progress=None if dry_run else run.progress)
@@ -86,8 +119,8 @@ def rollback(run: Run, *, to: int = 0, yes: bool = False, dry_run: bool = False)
     if not (yes or dry_run or run.console.interactive):
         raise UsageError("rollback drops schema objects: pass --yes to confirm when not "
                          "on a terminal, or --dry-run to preview")
-    db = run.connect()
     unwanted = table.above(keep)
+    db = connect(run, unwanted)
     catalog = db.read_catalog()
     steps = plan_rollback(unwanted, catalog, run.server.dialect)
     to_drop = [step.obj.name for step in steps if step.decision is Decision.SEND]
@@ -113,7 +146,7 @@ def status(run: Run, *, to: int | None = None, expect: Expect | None = None) -> 
     table = run.table
     target = check_to(table, to, table.newest)
     run.start(to=target, dry_run=False)
-    db = run.connect()
+    db = connect(run, table.objects)
 
     def good(found: Assessment) -> bool:
         if expect == "absent":

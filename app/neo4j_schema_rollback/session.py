@@ -35,7 +35,8 @@ from .plan import Assessment
 from .runner import DryRunSink, Progress
 from .settings import ConnectionOptions, ConnectionSettings, duration, resolve, termination_log
 from .signals import StopFlag, ctrl_c_interrupts, stop_on_signals
-from .table import QMTL_DAGMANAGER, SchemaObject, Table
+from .table import SchemaObject, Table
+from .tables import choose
 
 if TYPE_CHECKING:  # types only: a Protocol class costs every start, `statements` included
     from .progress_line import ProgressLine
@@ -70,6 +71,7 @@ if TYPE_CHECKING:  # types only: a Protocol class costs every start, `statements
 
 
 P = ParamSpec("P")
+OFFLINE = ("statements", "check-table")  # commands without an event log
 COUNTED = ("applied", "skipped", "planned", "refused", "failed")
 
 
@@ -118,6 +120,8 @@ class Common:
     debug: bool = False
     reports: tuple[str, ...] = ()
     """--report values: junit=PATH, github, termination[=PATH], none."""
+    table: str | None = None
+    """--table: an embedded table's name or a table file's path (None: not given)."""
 
 
 Connect = Callable[["Run", ConnectionSettings], "Database"]
@@ -138,11 +142,12 @@ class Run:
 
     def __init__(self, command: str, console: Console, *, common: Common | None,
                  stop: StopFlag | None = None, connect: Connect = live,
-                 table: Table = QMTL_DAGMANAGER) -> None:
-        """`common` None: an offline command, which has no event log."""
+                 table: Table | str | None = None) -> None:
+        """`common` None: an offline command, which has no event log. `table`: the table, or
+        the --table text (None: common's, else NEO4J_SCHEMA_TABLE, else the default)."""
         self.command = command
         self.console = console
-        self.table = table
+        self._table = table if table is not None else (common.table if common else None)
         self.stop = stop if stop is not None else StopFlag()
         self.run_id = str(uuid.uuid4())
         self.tool_version = __version__
@@ -186,6 +191,14 @@ class Run:
                                              "run_id": self.run_id, "command": self.command})
 
     # -- what commands call ---------------------------------------------------------------------
+
+    @property
+    def table(self) -> Table:
+        """The run's table, read (and a table file validated) on first use."""
+        if not isinstance(self._table, Table):
+            source = "check-table" if self.command == "check-table" else "--table"
+            self._table = choose(self._table, self.console.env, source)
+        return self._table
 
     def duration(self, flag: str | None, flag_name: str, var: str, default: float) -> float:
         """A duration option of the command, from its flag or the environment."""
@@ -379,18 +392,19 @@ def connected(command: str, common: Common,
     return run.exit_code
 
 
-def offline(command: str, body: Callable[Concatenate[IO[str], P], None], /,
-            *args: P.args, **kwargs: P.kwargs) -> int:
-    """Run a command that needs no database and has no log, writing to stdout."""
+def offline(command: str, body: Callable[Concatenate[IO[str], Table, P], None], /,
+            table: str | None, *args: P.args, **kwargs: P.kwargs) -> int:
+    """Run a command that needs no database and has no log on `table` (the --table text),
+    writing to stdout."""
     console = Console.system()
-    with Run(command, console, common=None) as run:
-        body(console.stdout, *args, **kwargs)
+    with Run(command, console, common=None, table=table) as run:
+        body(console.stdout, run.table, *args, **kwargs)
     return run.exit_code
 
 
 def refuse(command: str, log_format: events.LogFormat, failure: BaseException) -> int:
     """Report a failure found before the command ran (its command line), as its run would."""
-    common = Common(log_format=log_format) if command != "statements" else None
+    common = Common(log_format=log_format) if command not in OFFLINE else None
     with Run(command, Console.system(), common=common) as run:
         raise failure
     return run.exit_code

@@ -49,11 +49,15 @@ class Scenario:
 
 def offline_scenarios() -> list[Scenario]:
     helps = [Scenario(f"help {cmd or '(none)'}", (*([cmd] if cmd else []), "--help"),
-                      env=HELP_ENV) for cmd in ("", "apply", "rollback", "status", "statements")]
+                      env=HELP_ENV) for cmd in ("", "apply", "rollback", "status", "statements",
+                                                  "check-table")]
     statements = [Scenario(f"statements {action} {version}",
                            ("statements", "--action", action, "--server-version", version))
                   for action in ("apply", "rollback") for version in ("4.4", "5.26", "2026.08")]
     no_server = {"NEO4J_URI": "bolt://127.0.0.1:1", "NEO4J_PASSWORD": "pw"}
+    statements += [Scenario(f"statements qmtl-worldservice {action}",
+                            ("statements", "--table", "qmtl-worldservice", "--action", action))
+                   for action in ("apply", "rollback")]
     errors = [
         Scenario("statements --to 1", ("statements", "--to", "1")),
         Scenario("statements old server", ("statements", "--server-version", "4.3")),

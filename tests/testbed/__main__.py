@@ -12,7 +12,7 @@
     status                           one line per instance
     fetch   --line L | --all
     env     --line L | --name N      the export lines of a running instance
-    catalog --line L | --name N [--out FILE] [--cypher25]
+    catalog --line L | --name N [--out FILE] [--cypher25] [--schema FILE]
             record SHOW CONSTRAINTS/INDEXES YIELD * on a running server as a JSON fixture
 
 ``--line L`` alone means the line's default instance (named ``L``).
@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     _target(c)
     c.add_argument("--out", default=None, help="file to write (default: stdout)")
     c.add_argument("--cypher25", action="store_true", help="prefix the queries with CYPHER 25")
+    c.add_argument("--schema", default=None, help="a file of statements to create instead of "
+                                                 "the sample schema (one per line, ';' ended)")
     return p
 
 
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             from .catalog import write_catalog
 
             assert name is not None
-            write_catalog(name, args.out, cypher25=args.cypher25)
+            write_catalog(name, args.out, cypher25=args.cypher25, schema_file=args.schema)
     except TestbedError as exc:
         print(f"neo4j-testbed: error: {exc}", file=sys.stderr)
         return 1

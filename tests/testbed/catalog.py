@@ -17,11 +17,12 @@ SCHEMA = (
 )
 
 
-def capture(driver: Any, *, cypher25: bool = False) -> dict[str, Any]:
-    """Reset the database, create the sample schema and return the catalog rows."""
+def capture(driver: Any, *, cypher25: bool = False,
+            schema: tuple[str, ...] = SCHEMA) -> dict[str, Any]:
+    """Reset the database, create the sample schema (or `schema`) and return the catalog rows."""
     prefix = "CYPHER 25 " if cypher25 else ""
     reset_database(driver)
-    for statement in SCHEMA:
+    for statement in schema:
         driver.execute_query(prefix + statement)
     result: dict[str, Any] = {"server_version": server_version(driver)}
     for key, query in (("constraints", "SHOW CONSTRAINTS YIELD *"),
@@ -31,8 +32,14 @@ def capture(driver: Any, *, cypher25: bool = False) -> dict[str, Any]:
     return result
 
 
-def write_catalog(name: str, out: str | None, *, cypher25: bool = False) -> None:
-    """Capture the catalog of a running instance (a line's default one: named like the line)."""
+def write_catalog(name: str, out: str | None, *, cypher25: bool = False,
+                  schema_file: str | None = None) -> None:
+    """Capture the catalog of a running instance (a line's default one: named like the line);
+    `schema_file`: statements to create instead of the sample, one per line ending in ';' (what
+    `neo4j-schema-rollback statements` prints)."""
+    schema = SCHEMA if schema_file is None else tuple(
+        line.rstrip().removesuffix(";") for line in Path(schema_file).read_text().splitlines()
+        if line.strip() and not line.startswith("//"))
     from .lines import LINES
     from .server import running
 
@@ -41,7 +48,7 @@ def write_catalog(name: str, out: str | None, *, cypher25: bool = False) -> None
         what = "line" if name in LINES else "instance"
         raise TestbedError(f"{what} {name} is not running; start it first")
     with server.driver() as driver:
-        data = capture(driver, cypher25=cypher25)
+        data = capture(driver, cypher25=cypher25, schema=schema)
     text = json.dumps(data, indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)

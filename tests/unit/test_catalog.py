@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from neo4j_schema_rollback.catalog import Catalog, LiveObject
+from neo4j_schema_rollback.kinds import Entity
 from neo4j_schema_rollback.table import Definition, Kind
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -28,14 +29,14 @@ def test_every_line_folds_to_the_same_records(capture: str) -> None:
     assert catalog.constraints == (
         LiveObject(name="compute_pk", is_constraint=True, type="UNIQUENESS", entity="NODE",
                    labels=("ComputeNode",), properties=("node_id",),
-                   definition=Definition(Kind.UNIQUENESS_CONSTRAINT, "ComputeNode",
+                   definition=Definition(Kind.UNIQUENESS_CONSTRAINT, ("ComputeNode",),
                                          ("node_id",))),
     )
     standalone = [obj for obj in catalog.indexes if obj.type != "LOOKUP"]
     assert standalone == [
         LiveObject(name="kafka_topic", is_constraint=False, type=index_type, entity="NODE",
                    labels=("Queue",), properties=("topic",),
-                   definition=Definition(Kind.RANGE_INDEX, "Queue", ("topic",)),
+                   definition=Definition(Kind.RANGE_INDEX, ("Queue",), ("topic",)),
                    state="ONLINE", population_percent=100.0, failure_message=None),
     ]
 
@@ -60,7 +61,7 @@ def test_constraint_index_is_not_a_standalone_index(capture: str) -> None:
 def test_equivalents_exclude_the_same_name() -> None:
     """equivalents() finds the same definition under other names only."""
     catalog = load("catalog-5.json")
-    definition = Definition(Kind.RANGE_INDEX, "Queue", ("topic",))
+    definition = Definition(Kind.RANGE_INDEX, ("Queue",), ("topic",))
     assert catalog.equivalents(definition, besides="kafka_topic") == ()
     assert [o.name for o in catalog.equivalents(definition, besides="other")] == ["kafka_topic"]
 
@@ -74,15 +75,40 @@ def test_describe() -> None:
         "BTREE index kafka_topic on (:Queue {topic})")
 
 
-def test_relationship_and_composite_objects_are_foreign() -> None:
-    """Relationship indexes and other constraint types get no table definition."""
+def test_every_kind_reads_back_and_lookups_and_unknowns_do_not() -> None:
+    """A NODE_KEY row is a key constraint, a relationship RANGE row a range index; a LOOKUP or
+    an unknown type has no definition."""
     catalog = Catalog.from_rows(
         [{"name": "c", "type": "NODE_KEY", "entityType": "NODE", "labelsOrTypes": ["A"],
           "properties": ["x"], "ownedIndex": "c"}],
         [{"name": "r", "type": "RANGE", "entityType": "RELATIONSHIP", "labelsOrTypes": ["R"],
           "properties": ["x"], "owningConstraint": None, "state": "ONLINE"},
          {"name": "c", "type": "RANGE", "entityType": "NODE", "labelsOrTypes": ["A"],
-          "properties": ["x"], "owningConstraint": "c", "state": "ONLINE"}])
-    assert [o.definition for o in catalog.constraints] == [None]
-    assert [(o.name, o.definition) for o in catalog.indexes] == [("r", None)]
+          "properties": ["x"], "owningConstraint": "c", "state": "ONLINE"},
+         {"name": "u", "type": "SOMETHING_NEW", "entityType": "NODE", "labelsOrTypes": ["A"],
+          "properties": ["x"], "owningConstraint": None, "state": "ONLINE"}])
+    assert [o.definition for o in catalog.constraints] == [
+        Definition(Kind.KEY_CONSTRAINT, ("A",), ("x",))]
+    assert [(o.name, o.definition) for o in catalog.indexes] == [
+        ("r", Definition(Kind.RANGE_INDEX, ("R",), ("x",), Entity.RELATIONSHIP)), ("u", None)]
     assert catalog.indexes[0].describe() == "RANGE index r on [:R {x}]"
+
+
+# Captured with `scripts/neo4j-testbed catalog --schema` from the statements of
+# tests/tables/every-kind.toml (versions 1-2 on 4.4, which lacks the kinds of version 3).
+KIND_CAPTURES = ["catalog-kinds-4.4.json", "catalog-kinds-5.json", "catalog-kinds-calver.json",
+                 "catalog-kinds-calver-cypher25.json"]
+
+
+@pytest.mark.parametrize("capture", KIND_CAPTURES)
+def test_every_kind_reads_back_into_the_tables_definitions(capture: str) -> None:
+    """Each line's SHOW rows of every kind (options, relationship types, several labels, 4.4's
+    BTREE, Cypher 25's type spellings) fold into exactly the table file's definitions."""
+    from neo4j_schema_rollback.tablefile import read_table
+
+    table = read_table(str(Path(__file__).parents[1] / "tables" / "every-kind.toml"))
+    catalog = load(capture)
+    live = {o.name: o.definition for o in (*catalog.constraints, *catalog.indexes)
+            if o.type != "LOOKUP"}
+    wanted = table.up_to(2 if "4.4" in capture else table.newest)
+    assert live == {o.name: o.definition for o in wanted}

@@ -19,6 +19,7 @@ from neo4j_schema_rollback.plan import Step
 from neo4j_schema_rollback.runner import DryRunSink
 from neo4j_schema_rollback.session import Common, Console, Run
 from neo4j_schema_rollback.settings import ConnectionOptions, ConnectionSettings
+from neo4j_schema_rollback.table import QMTL_DAGMANAGER
 
 if TYPE_CHECKING:
     from neo4j_schema_rollback.runner import Sink
@@ -190,7 +191,40 @@ def test_statements_goes_through_the_print_sink(action: commands.Action, version
                                                 to: int | None, first: str) -> None:
     """statements prints every step of its plan, one line each, in the runner's order."""
     out = io.StringIO()
-    commands.statements(out, action, version, to)
+    commands.statements(out, QMTL_DAGMANAGER, action, version, to)
     lines = out.getvalue().splitlines()
     assert lines[0] == first
     assert len(lines) == (3 if to == 1 else 5)
+
+
+TABLES = Path(__file__).resolve().parents[1] / "tables"
+
+
+def test_statements_refuses_a_kind_the_version_lacks() -> None:
+    """statements --server-version 4.4 on a table with relationship uniqueness: exit 2, the
+    object, its kind and the first release named, nothing printed."""
+    from neo4j_schema_rollback.errors import UsageError
+    from neo4j_schema_rollback.tablefile import read_table
+
+    table = read_table(str(TABLES / "every-kind.toml"))
+    out = io.StringIO()
+    with pytest.raises(UsageError, match=r"table every-kind: object 'unique_rel': "
+                       r"uniqueness_constraint on relationships needs Neo4j 5\.7 or later, "
+                       r"not 4\.4\.0"):
+        commands.statements(out, table, "apply", "4.4")
+    assert out.getvalue() == ""
+    commands.statements(out, table, "apply", "4.4", 2)  # --to 2 needs only what 4.4 has
+    assert len(out.getvalue().splitlines()) == 13
+
+
+def test_the_table_comes_from_the_flag_then_the_environment(captured: Captured) -> None:
+    """NEO4J_SCHEMA_TABLE names the table when --table does not; --table wins."""
+    r = execute(commands.status, captured, env={"NEO4J_SCHEMA_TABLE": "qmtl-worldservice"})
+    assert r.of("run.start")[0]["table"] == "qmtl-worldservice"
+    assert [e["object"] for e in r.of("object")] == ["world_node_ref_key"]
+    r = execute(commands.status, captured, env={"NEO4J_SCHEMA_TABLE": "/no/such.toml"})
+    assert r.code == ExitCode.USAGE
+    assert r.stderr == ("neo4j-schema-rollback: error: NEO4J_SCHEMA_TABLE: '/no/such.toml' is "
+                        "neither an embedded table (qmtl-dagmanager, qmtl-worldservice) nor an "
+                        "existing file\n")
+    assert [e["event"] for e in r.events] == ["error", "run.end"]

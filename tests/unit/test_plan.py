@@ -9,7 +9,7 @@ TABLE = QMTL_DAGMANAGER
 
 
 def live_index(name: str, label: str, prop: str, type_: str = "RANGE") -> LiveObject:
-    definition = (Definition(Kind.RANGE_INDEX, label, (prop,))
+    definition = (Definition(Kind.RANGE_INDEX, (label,), (prop,))
                   if type_ in ("RANGE", "BTREE") else None)
     return LiveObject(name=name, is_constraint=False, type=type_, entity="NODE",
                       labels=(label,), properties=(prop,), definition=definition,
@@ -19,7 +19,7 @@ def live_index(name: str, label: str, prop: str, type_: str = "RANGE") -> LiveOb
 def live_unique(name: str, label: str, prop: str) -> LiveObject:
     return LiveObject(name=name, is_constraint=True, type="UNIQUENESS", entity="NODE",
                       labels=(label,), properties=(prop,),
-                      definition=Definition(Kind.UNIQUENESS_CONSTRAINT, label, (prop,)))
+                      definition=Definition(Kind.UNIQUENESS_CONSTRAINT, (label,), (prop,)))
 
 
 FULL = Catalog(
@@ -140,3 +140,32 @@ def test_assess_states() -> None:
     found = assess(obj, twin)
     assert found.state is State.EQUIVALENT
     assert [o.name for o in found.equivalents] == ["twin"]
+
+
+def test_options_are_part_of_the_definition() -> None:
+    """A vector index of another dimension or similarity, a full-text index with another
+    analyzer, a point index with other bounds: other definitions (mismatch by name, never an
+    equivalent under another name)."""
+    from dataclasses import replace
+
+    from neo4j_schema_rollback.kinds import Kind as K
+    from neo4j_schema_rollback.table import SchemaObject
+
+    def obj(kind: K, **options: object) -> SchemaObject:
+        return SchemaObject(1, "x", Definition(kind, ("L",), ("p",),
+                                               options=kind.spec.canonical_options(options)))
+
+    pairs = [(obj(K.VECTOR_INDEX, dimensions=3, similarity_function="cosine"),
+              obj(K.VECTOR_INDEX, dimensions=4, similarity_function="cosine")),
+             (obj(K.VECTOR_INDEX, dimensions=3, similarity_function="cosine"),
+              obj(K.VECTOR_INDEX, dimensions=3, similarity_function="euclidean")),
+             (obj(K.FULLTEXT_INDEX), obj(K.FULLTEXT_INDEX, analyzer="english")),
+             (obj(K.POINT_INDEX), obj(K.POINT_INDEX, cartesian_min=[-1, -1]))]
+    for wanted, other in pairs:
+        live = LiveObject(name="x", is_constraint=False, type="X", entity="NODE",
+                          labels=("L",), properties=("p",), definition=other.definition)
+        assert assess(wanted, Catalog((), (live,))).state is State.MISMATCH
+        twin = replace(live, name="y")
+        assert assess(wanted, Catalog((), (twin,))).state is State.ABSENT
+    same = obj(K.FULLTEXT_INDEX, analyzer="standard-no-stop-words")  # the default, spelt out
+    assert same.definition == obj(K.FULLTEXT_INDEX).definition
