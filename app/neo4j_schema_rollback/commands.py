@@ -28,7 +28,7 @@ from .plan import (
 from .runner import PrintSink, run_steps
 from .session import Run
 from .settings import DEFAULT_INDEX_TIMEOUT
-from .table import QMTL_DAGMANAGER, SchemaObject, Table
+from .table import QMTL_DAGMANAGER, Definition, Kind, SchemaObject, Table
 
 if TYPE_CHECKING:
     from .preflight import Finding
@@ -78,9 +78,10 @@ def apply(run: Run, *, to: int | None = None, dry_run: bool = False,
     run.start(to=target, dry_run=dry_run)
     db = run.connect()
     wanted = table.up_to(target)
-    steps = plan_apply(wanted, db.read_catalog(), run.server.dialect)
     # Every check before the first CREATE: a refusal never follows a half-applied run.
-    findings = preflight(db, steps)
+    catalog = db.read_catalog()
+    steps = plan_apply(wanted, catalog, run.server.dialect)
+    findings = preflight(db, steps, catalog)
     steps = refuse_duplicates(steps, findings)
     run_steps(steps, run.sink(dry_run), stop=run.stop,
               progress=None if dry_run else run.progress)
@@ -149,7 +150,8 @@ def status(run: Run, *, to: int | None = None, expect: Expect | None = None) -> 
         return True
 
     catalog = db.read_catalog()
-    findings = preflight(db, plan_apply(table.up_to(target), catalog, run.server.dialect))
+    findings = preflight(db, plan_apply(table.up_to(target), catalog, run.server.dialect),
+                         catalog)
     return report(run, catalog, table.objects, good, findings)
 
 
@@ -167,10 +169,17 @@ def report(run: Run, catalog: Catalog, objects: Sequence[SchemaObject],
     return ExitCode.OK if ok else ExitCode.REFUSED
 
 
-def preflight(db: Database, steps: Sequence[Step]) -> dict[str, Finding]:
+def preflight(db: Database, steps: Sequence[Step], catalog: Catalog) -> dict[str, Finding]:
     """The duplicates of each uniqueness constraint the steps would create, by object name."""
     return {obj.name: found for obj in to_preflight(steps)
-            if (found := db.duplicates(obj)) is not None}
+            if (found := db.duplicates(obj, indexed=indexed(catalog, obj))) is not None}
+
+
+def indexed(catalog: Catalog, obj: SchemaObject) -> bool:
+    """An ONLINE range (4.4: BTREE) index on the object's label and properties exists."""
+    d = obj.definition
+    on = Definition(Kind.RANGE_INDEX, d.label, d.properties, d.entity)
+    return any(index.state == "ONLINE" for index in catalog.equivalents(on, besides=""))
 
 
 def conflict(findings: Mapping[str, Finding], what: str) -> None:

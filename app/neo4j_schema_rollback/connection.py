@@ -381,16 +381,16 @@ class Connection:
         return self.query(step.cypher, action=step.action, obj=step.obj, judged=True,
                           retry=_retry_schema_race).outcome
 
-    def duplicates(self, obj: SchemaObject) -> Finding | None:
+    def duplicates(self, obj: SchemaObject, *, indexed: bool) -> Finding | None:
         """Count the values a uniqueness constraint's data hold twice (one logged statement,
-        action `preflight`, bounded by --timeout)."""
+        action `preflight`, bounded by --timeout); `indexed`: an index on its properties."""
         from .preflight import count, uniqueness_of
 
         target = uniqueness_of(obj)
         assert target is not None, f"{obj.name} is no uniqueness constraint"
         try:
             return count(lambda cypher: self.query(cypher, action="preflight", obj=obj).records,
-                         target)
+                         target, indexed=indexed)
         except StatementFailed as exc:
             if exc.code not in _TIMED_OUT:
                 raise

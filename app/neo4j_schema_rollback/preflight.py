@@ -60,8 +60,8 @@ def quote(identifier: str) -> str:
 # two NaNs), and -0.0 different from 0 and 0.0 (Cypher groups them), also inside lists and point
 # coordinates, where 4.4 and 5 group differently again. So values that may be affected -- NaN,
 # any numeric zero, any list, any point (and strings that look like one) -- are grouped by an
-# exact key of their own; the others by the plain values, which lets an index on the
-# properties feed an ordered aggregation (no hash table of every value).
+# exact key of their own; the others by the plain values. No plain value is a list and every
+# key is one, so the two never meet in one group.
 def _special(v: str) -> str:
     return (f"{v} <> {v} OR {v} = 0 OR toStringOrNull({v}) IS NULL "
             f"OR toStringOrNull({v}) STARTS WITH 'point('")
@@ -78,10 +78,14 @@ def _exact_key(v: str) -> str:
     return f"[toStringOrNull({v}) IS NULL, [x IN {v} + [] | {element}]]"
 
 
-def render(target: Uniqueness) -> str:
-    """The query that counts the values `target` holds more than once, in two rows (plain and
-    special values): `duplicated` values, the `entities` that hold them, and up to three
-    `examples`. An entity lacking one of the properties takes no part, as on the server."""
+def render(target: Uniqueness, *, indexed: bool = False) -> str:
+    """The query that counts the values `target` holds more than once: `duplicated` values, the
+    `entities` that hold them, and up to three `examples`. An entity lacking one of the
+    properties takes no part, as on the server.
+
+    One scan and one hash aggregation of every value; `indexed` (a RANGE or BTREE index on the
+    same label and properties exists): two rows instead, the plain values grouped as they come
+    from an ordered index scan (no hash table), the special ones by a second scan."""
     if target.entity == "NODE":
         pattern = f"(n:{quote(target.label)})"
     else:
@@ -94,6 +98,13 @@ def render(target: Uniqueness) -> str:
     values = ", ".join(names)
     keys = ", ".join(f"{_exact_key(v)} AS k{i}" for i, v in enumerate(names))
     head = f"MATCH {pattern} WHERE {present} WITH {bind}"
+    key_list = ", ".join(f"k{i}" for i in range(len(names)))
+    if not indexed:
+        either = ", ".join(f"CASE WHEN {_special(v)} THEN {_exact_key(v)} ELSE {v} END AS k{i}"
+                           for i, v in enumerate(names))
+        return (f"{head} WITH {either}, count(*) AS c WHERE c > 1 "
+                f"RETURN count(*) AS duplicated, sum(c) AS entities, "
+                f"collect([{key_list}])[..{MAX_EXAMPLES}] AS examples")
     return (
         f"{head} WHERE NOT ({special}) "
         f"WITH {values}, count(*) AS c WHERE c > 1 "
@@ -101,9 +112,9 @@ def render(target: Uniqueness) -> str:
         f"collect([{values}])[..{MAX_EXAMPLES}] AS examples "
         f"UNION ALL "
         f"{head} WHERE {special} "
-        f"WITH {keys}, count(*) AS c, collect([{values}])[0] AS example WHERE c > 1 "
+        f"WITH {keys}, count(*) AS c WHERE c > 1 "
         f"RETURN count(*) AS duplicated, sum(c) AS entities, "
-        f"collect(example)[..{MAX_EXAMPLES}] AS examples"
+        f"collect([{key_list}])[..{MAX_EXAMPLES}] AS examples"
     )
 
 
@@ -137,17 +148,31 @@ def summarise(target: Uniqueness, rows: Sequence[Mapping[str, Any]]) -> Finding 
     if duplicated == 0:
         return None
     entities = sum(int(row["entities"]) for row in rows)
-    examples = [example for row in rows for example in row["examples"]][:MAX_EXAMPLES]
-    return Finding(target, duplicated, entities, tuple(
-        {prop: example_value(value) for prop, value in zip(target.properties, example,
-                                                             strict=True)}
-        for example in examples))
+    examples = [{prop: example_value(_unkeyed(value))
+                 for prop, value in zip(target.properties, example, strict=True)}
+                for row in rows for example in row["examples"]][:MAX_EXAMPLES]
+    # The server's grouping keeps no order: sorted, the same data give the same line.
+    examples.sort(key=lambda example: json.dumps(example, sort_keys=True))
+    return Finding(target, duplicated, entities, tuple(examples))
 
 
-def count(send: Callable[[str], Sequence[Mapping[str, Any]]],
-          target: Uniqueness) -> Finding | None:
+def count(send: Callable[[str], Sequence[Mapping[str, Any]]], target: Uniqueness, *,
+          indexed: bool = False) -> Finding | None:
     """Run the query with `send` (one statement -> its rows) and summarise it."""
-    return summarise(target, send(render(target)))
+    return summarise(target, send(render(target, indexed=indexed)))
+
+
+def _unkeyed(value: Any) -> Any:
+    """A value back from its exact key (a plain value is no list, a key always is)."""
+    if not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], bool):
+        return value
+    is_list, keys = value
+    elements = []
+    for key in keys:
+        tag = key[0]
+        elements.append(key[1] if tag in (0, 3) else math.nan if tag == 1
+                        else math.copysign(0.0, key[1]))
+    return elements if is_list else elements[0]
 
 
 def example_value(value: Any) -> Any:

@@ -79,7 +79,8 @@ def _server_accepts(driver: neo4j.Driver, require: str) -> bool:
 
 def _judged(driver: neo4j.Driver, target: Uniqueness, require: str,
             cases: dict[str, str]) -> dict[str, tuple[bool, bool]]:
-    """Per case: (the server accepts the constraint, the preflight finds no duplicate)."""
+    """Per case: (the server accepts the constraint, the preflight finds no duplicate), the
+    preflight's two forms (one scan; the indexed one) always agreeing with each other."""
     def send(query: str) -> list[dict[str, Any]]:
         records, _, _ = driver.execute_query(query)
         return [record.data() for record in records]
@@ -88,8 +89,9 @@ def _judged(driver: neo4j.Driver, target: Uniqueness, require: str,
     for name, create in cases.items():
         reset_database(driver)
         driver.execute_query(create)
-        clean = count(send, target) is None
-        judged[name] = (_server_accepts(driver, require), clean)
+        found = count(send, target)
+        assert count(send, target, indexed=True) == found, name
+        judged[name] = (_server_accepts(driver, require), found is None)
     return judged
 
 
@@ -130,8 +132,9 @@ def test_the_cypher_25_language_agrees_too(clean_neo4j: Any, neo4j_driver: neo4j
     for name, create in SINGLE.items():
         reset_database(neo4j_driver)
         neo4j_driver.execute_query(create)
-        clean = count(send, target) is None
-        assert clean == _server_accepts(neo4j_driver, "n.p"), name
+        found = count(send, target)
+        assert count(send, target, indexed=True) == found, name
+        assert (found is None) == _server_accepts(neo4j_driver, "n.p"), name
 
 
 RELATIONSHIPS = {
@@ -161,6 +164,7 @@ def test_a_relationship_count_agrees_with_the_server(clean_neo4j: Any, neo4j_ser
         reset_database(neo4j_driver)
         neo4j_driver.execute_query(create)
         found = count(send, target)
+        assert count(send, target, indexed=True) == found, name
         try:
             neo4j_driver.execute_query(
                 "CREATE CONSTRAINT k FOR ()-[r:R]-() REQUIRE r.p IS UNIQUE")
@@ -271,3 +275,20 @@ def test_a_count_that_outlives_the_timeout_stops_before_any_create(
                         "--timeout: it reads every (:ComputeNode {node_id})\n")
     assert r.end["not_done"] == []
     assert names(clean_neo4j) == set()
+
+
+def test_an_index_on_the_property_gives_the_indexed_count(run: Any, clean_neo4j: Any) -> None:
+    """With an ONLINE range index on (:ComputeNode {node_id}) the dry run's count is the
+    indexed form, and finds the same duplicates."""
+    cypher(clean_neo4j, DUPLICATED)
+    plain = run("apply", "--dry-run")
+    [check] = [e for e in plain.statements if e["action"] == "preflight"]
+    assert " UNION ALL " not in check["cypher"]
+    cypher(clean_neo4j, "CREATE INDEX theirs FOR (n:ComputeNode) ON (n.node_id)")
+    cypher(clean_neo4j, "CALL db.awaitIndexes(60)")
+    r = run("apply", "--dry-run")
+    assert r.code == 5, r.stdout + r.stderr
+    [check] = [e for e in r.statements if e["action"] == "preflight"]
+    assert " UNION ALL " in check["cypher"]
+    [refused] = r.table_statements("refused")
+    assert refused["duplicates"] == FINDING

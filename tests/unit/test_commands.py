@@ -64,7 +64,8 @@ class Captured:
     def await_online(self, names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
         return []
 
-    def duplicates(self, obj: SchemaObject) -> Finding | None:
+    def duplicates(self, obj: SchemaObject, *, indexed: bool) -> Finding | None:
+        assert not indexed, "no capture has an index on node_id"
         self.checked.append(obj.name)
         return self._findings.get(obj.name)
 

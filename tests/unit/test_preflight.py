@@ -28,32 +28,46 @@ COMPUTE_PK = Uniqueness("NODE", "ComputeNode", ("node_id",))
 
 
 def test_the_embedded_constraint_renders_exactly() -> None:
-    """compute_pk's count: plain values grouped as they are, special ones by the exact key."""
-    head = "MATCH (n:`ComputeNode`) WHERE n.`node_id` IS NOT NULL WITH n.`node_id` AS v0"
+    """compute_pk's count: one scan, each value grouped as it is unless it is special."""
     assert render(COMPUTE_PK) == (
+        "MATCH (n:`ComputeNode`) WHERE n.`node_id` IS NOT NULL WITH n.`node_id` AS v0 "
+        f"WITH CASE WHEN {SPECIAL[1:-1]} THEN {KEY} ELSE v0 END AS k0, count(*) AS c "
+        "WHERE c > 1 RETURN count(*) AS duplicated, sum(c) AS entities, "
+        "collect([k0])[..3] AS examples")
+
+
+def test_with_an_index_plain_values_are_grouped_as_they_come() -> None:
+    """Indexed: plain values grouped by themselves (an ordered aggregation over the index),
+    special ones by the exact key in a second row."""
+    head = "MATCH (n:`ComputeNode`) WHERE n.`node_id` IS NOT NULL WITH n.`node_id` AS v0"
+    assert render(COMPUTE_PK, indexed=True) == (
         f"{head} WHERE NOT ({SPECIAL}) WITH v0, count(*) AS c WHERE c > 1 "
         "RETURN count(*) AS duplicated, sum(c) AS entities, collect([v0])[..3] AS examples "
         f"UNION ALL {head} WHERE {SPECIAL} "
-        f"WITH {KEY} AS k0, count(*) AS c, collect([v0])[0] AS example WHERE c > 1 "
-        "RETURN count(*) AS duplicated, sum(c) AS entities, collect(example)[..3] AS examples")
+        f"WITH {KEY} AS k0, count(*) AS c WHERE c > 1 "
+        "RETURN count(*) AS duplicated, sum(c) AS entities, collect([k0])[..3] AS examples")
 
 
 def test_a_composite_counts_only_entities_with_every_property() -> None:
     """Two properties: both must be present, and the pair is the grouping key."""
     text = render(Uniqueness("NODE", "L", ("a", "b")))
     assert text.startswith("MATCH (n:`L`) WHERE n.`a` IS NOT NULL AND n.`b` IS NOT NULL "
-                           "WITH n.`a` AS v0, n.`b` AS v1 WHERE NOT ((")
-    assert "WITH v0, v1, count(*) AS c WHERE c > 1" in text
-    assert "collect([v0, v1])[..3] AS examples" in text
-    assert " AS k0, [toStringOrNull(v1) IS NULL," in text
-    assert "AS k1, count(*) AS c, collect([v0, v1])[0] AS example" in text
+                           "WITH n.`a` AS v0, n.`b` AS v1 WITH CASE WHEN ")
+    assert " ELSE v0 END AS k0, CASE WHEN (v1 <> v1 OR" not in text
+    assert " ELSE v0 END AS k0, CASE WHEN v1 <> v1 OR " in text
+    assert text.endswith(" ELSE v1 END AS k1, count(*) AS c WHERE c > 1 RETURN count(*) AS "
+                         "duplicated, sum(c) AS entities, collect([k0, k1])[..3] AS examples")
+    indexed = render(Uniqueness("NODE", "L", ("a", "b")), indexed=True)
+    assert "WITH v0, v1, count(*) AS c WHERE c > 1" in indexed
+    assert indexed.endswith("collect([k0, k1])[..3] AS examples")
 
 
 def test_a_relationship_is_matched_once_by_its_direction() -> None:
     """A relationship type is matched directed, so no relationship counts twice."""
-    text = render(Uniqueness("RELATIONSHIP", "KNOWS", ("since",)))
-    assert text.startswith("MATCH ()-[n:`KNOWS`]->() WHERE n.`since` IS NOT NULL ")
-    assert text.count("MATCH ()-[n:`KNOWS`]->()") == 2
+    for indexed in (False, True):
+        text = render(Uniqueness("RELATIONSHIP", "KNOWS", ("since",)), indexed=indexed)
+        assert text.startswith("MATCH ()-[n:`KNOWS`]->() WHERE n.`since` IS NOT NULL ")
+        assert text.count("MATCH ()-[n:`KNOWS`]->()") == (2 if indexed else 1)
 
 
 @pytest.mark.parametrize(("name", "quoted"), [
@@ -103,6 +117,18 @@ def test_a_relationship_finding_counts_relationships() -> None:
                               "examples": [{"since": 1, "via": "x"}]}
     assert found.describe() == ('1 duplicate value of [:KNOWS {since, via}] held by 2 '
                                 'relationships, e.g. {since: 1, via: "x"}')
+
+
+def test_keys_come_back_as_the_values_they_stand_for() -> None:
+    """An example that is an exact key is shown as its value: NaN, -0.0, lists, points."""
+    rows = [row(4, 8, [[[False, [[1]]]], [[False, [[2, -math.inf]]]],
+                       [[True, [[0, 1], [2, math.inf]]]]]),
+            row(1, 2, [[[False, [[3, "point({x: 1.0, y: 2.0, crs: 'cartesian'})"]]]]])]
+    found = summarise(COMPUTE_PK, rows)
+    assert found is not None
+    [nan, zero, pair] = [example["node_id"] for example in found.examples]
+    assert nan == "NaN" and pair == [1, 0.0]
+    assert zero == 0.0 and math.copysign(1, zero) == -1
 
 
 def test_count_sends_the_rendered_query_once() -> None:
