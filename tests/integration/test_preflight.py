@@ -261,9 +261,10 @@ def test_a_present_constraint_is_never_counted(run: Any, clean_neo4j: Any) -> No
 def test_a_count_that_outlives_the_timeout_stops_before_any_create(
         run: Any, clean_neo4j: Any) -> None:
     """A preflight beyond --timeout fails the run before any CREATE: exit 1, a clear line."""
-    # List values take the exact key's slow path: 30,000 of them take the count several
-    # seconds on every line, while connecting and reading the catalog take well under 1 s.
-    cypher(clean_neo4j, "UNWIND range(1, 30000) AS i CREATE (:ComputeNode {node_id: "
+    # List values take the exact key's slow path: 100,000 of them take the count well beyond
+    # the 1 s on every line (the server looks at its timeouts every 2 s; the tool stops waiting
+    # 2 s after --timeout), while connecting and reading the catalog take well under 1 s.
+    cypher(clean_neo4j, "UNWIND range(1, 100000) AS i CREATE (:ComputeNode {node_id: "
                         "range(i, i + 30)})")
     r = run("apply", "--timeout", "1")
     assert r.code == 1, r.stdout + r.stderr
