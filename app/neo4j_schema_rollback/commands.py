@@ -7,20 +7,32 @@ only maps flags onto them; tests call them directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Literal
 
 from .catalog import Catalog
 from .dialect import LINES, ServerVersion, UnsupportedServer, dialect_for, lacking
-from .errors import INDEX_FAILED, ExitCode, ServerTooOld, StatementFailed, UsageError
-from .plan import Assessment, Decision, State, Step, assess, plan_all, plan_apply, plan_rollback
+from .errors import INDEX_FAILED, DataConflict, ExitCode, ServerTooOld, StatementFailed, UsageError
+from .plan import (
+    Assessment,
+    Decision,
+    State,
+    Step,
+    assess,
+    plan_all,
+    plan_apply,
+    plan_rollback,
+    refuse_duplicates,
+    to_preflight,
+)
 from .runner import PrintSink, run_steps
 from .session import Run
+from .settings import DEFAULT_INDEX_TIMEOUT
+from .table import Definition, Kind, SchemaObject, Table
 
 if TYPE_CHECKING:
+    from .preflight import Finding
     from .session import Database
-from .settings import DEFAULT_INDEX_TIMEOUT
-from .table import SchemaObject, Table
 
 Action = Literal["apply", "rollback"]
 Expect = Literal["applied", "absent"]
@@ -87,7 +99,8 @@ def connect(run: Run, objects: Sequence[SchemaObject]) -> Database:
 
 def apply(run: Run, *, to: int | None = None, dry_run: bool = False,
           index_timeout: str | None = None) -> ExitCode:
-    """Create objects of version <= `to`, await their indexes, then prove each one exists."""
+    """Create objects of version <= `to`, await their indexes, then prove each one exists.
+    A uniqueness constraint whose data hold duplicates is refused before anything is sent."""
     table = run.table
     target = check_to(table, to, table.newest)
     timeout = run.duration(index_timeout, "--index-timeout", "NEO4J_INDEX_TIMEOUT",
@@ -95,10 +108,15 @@ def apply(run: Run, *, to: int | None = None, dry_run: bool = False,
     run.start(to=target, dry_run=dry_run)
     wanted = table.up_to(target)
     db = connect(run, wanted)
-    steps = plan_apply(wanted, db.read_catalog(), run.server.dialect)
+    # Every check before the first CREATE: a refusal never follows a half-applied run.
+    catalog = db.read_catalog()
+    steps = plan_apply(wanted, catalog, run.server.dialect)
+    findings = preflight(db, steps, catalog)
+    steps = refuse_duplicates(steps, findings)
     run_steps(steps, run.sink(dry_run), stop=run.stop,
               progress=None if dry_run else run.progress)
     if dry_run:
+        conflict(findings, "would be refused")
         return _refused_if_any(steps)
     failed = db.await_online([obj.name for obj in wanted], timeout)
     if failed:
@@ -108,7 +126,10 @@ def apply(run: Run, *, to: int | None = None, dry_run: bool = False,
             for row in failed)
         raise StatementFailed(f"index FAILED: {detail}", hint="drop it and apply again once the "
                               "cause is fixed", error_class=INDEX_FAILED)
-    return report(run, db.read_catalog(), wanted, lambda found: found.state is State.PRESENT)
+    code = report(run, db.read_catalog(), wanted, lambda found: found.state is State.PRESENT,
+                  findings)
+    conflict(findings, "not created")
+    return code
 
 
 def rollback(run: Run, *, to: int = 0, yes: bool = False, dry_run: bool = False) -> ExitCode:
@@ -142,7 +163,9 @@ def rollback(run: Run, *, to: int = 0, yes: bool = False, dry_run: bool = False)
 
 
 def status(run: Run, *, to: int | None = None, expect: Expect | None = None) -> ExitCode:
-    """Report every table object's state; with `expect`, REFUSED unless the database matches."""
+    """Report every table object's state; with `expect`, REFUSED unless the database matches.
+    A uniqueness constraint that `apply --to` would create is reported with the duplicates that
+    would stop it."""
     table = run.table
     target = check_to(table, to, table.newest)
     run.start(to=target, dry_run=False)
@@ -156,19 +179,46 @@ def status(run: Run, *, to: int | None = None, expect: Expect | None = None) -> 
                                    else State.ABSENT)
         return True
 
-    return report(run, db.read_catalog(), table.objects, good)
+    catalog = db.read_catalog()
+    findings = preflight(db, plan_apply(table.up_to(target), catalog, run.server.dialect),
+                         catalog)
+    return report(run, catalog, table.objects, good, findings)
 
 
 def report(run: Run, catalog: Catalog, objects: Sequence[SchemaObject],
-           good: Callable[[Assessment], bool]) -> ExitCode:
-    """Log each object as the catalog holds it; REFUSED unless every one is `good`."""
+           good: Callable[[Assessment], bool],
+           findings: Mapping[str, Finding] | None = None) -> ExitCode:
+    """Log each object as the catalog holds it (with its duplicates, when it has any); REFUSED
+    unless every one is `good`."""
     ok = True
     for obj in objects:
         found = assess(obj, catalog)
         fine = good(found)
         ok = ok and fine
-        run.object(found, good=fine)
+        run.object(found, good=fine, duplicates=(findings or {}).get(obj.name))
     return ExitCode.OK if ok else ExitCode.REFUSED
+
+
+def preflight(db: Database, steps: Sequence[Step], catalog: Catalog) -> dict[str, Finding]:
+    """The duplicates of each uniqueness constraint the steps would create, by object name."""
+    return {obj.name: found for obj in to_preflight(steps)
+            if (found := db.duplicates(obj, indexed=indexed(catalog, obj))) is not None}
+
+
+def indexed(catalog: Catalog, obj: SchemaObject) -> bool:
+    """An ONLINE range (4.4: BTREE) index on the object's label and properties exists."""
+    d = obj.definition
+    on = Definition(Kind.RANGE_INDEX, d.labels, d.properties, d.entity)
+    return any(index.state == "ONLINE" for index in catalog.equivalents(on, besides=""))
+
+
+def conflict(findings: Mapping[str, Finding], what: str) -> None:
+    """Raise DataConflict naming every refused constraint and its duplicates, if any."""
+    if findings:
+        detail = "; ".join(f"{name} {what}: {found.describe()}"
+                           for name, found in findings.items())
+        raise DataConflict(f"duplicate data: {detail}",
+                           hint="make those values unique, then apply again")
 
 
 def _refused_if_any(steps: Sequence[Step]) -> ExitCode:

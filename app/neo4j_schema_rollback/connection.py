@@ -29,6 +29,7 @@ from .table import SchemaObject
 from .waiting import Pacer, probe
 
 if TYPE_CHECKING:
+    from .preflight import Finding
     from .runner import Sink
     from .session import Run
 
@@ -137,6 +138,15 @@ _SCHEMA_RACES = frozenset({
     "Neo.ClientError.Schema.ConstraintWithNameAlreadyExists",
     "Neo.DatabaseError.Schema.IndexDropFailed",
     "Neo.DatabaseError.Schema.ConstraintDropFailed",
+})
+
+
+# A read that outlived --timeout: the server's transaction timeout (4.4; 5 and later name the
+# client's configuration), or no answer at all within the grace period (_bounded).
+_TIMED_OUT = frozenset({
+    "Neo.ClientError.Transaction.TransactionTimedOut",
+    "Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration",
+    "StatementTimeout",
 })
 
 
@@ -416,6 +426,25 @@ class Connection:
         """Send one table statement; return its outcome (applied, or skipped for a no-op)."""
         return self.query(step.cypher, action=step.action, obj=step.obj, judged=True,
                           retry=_retry_schema_race).outcome
+
+    def duplicates(self, obj: SchemaObject, *, indexed: bool) -> Finding | None:
+        """Count the values a uniqueness constraint's data hold twice (one logged statement,
+        action `preflight`, bounded by --timeout); `indexed`: an index on its properties."""
+        from .preflight import count, uniqueness_of
+
+        target = uniqueness_of(obj)
+        assert target is not None, f"{obj.name} is no uniqueness constraint"
+        try:
+            return count(lambda cypher: self.query(cypher, action="preflight", obj=obj).records,
+                         target, indexed=indexed)
+        except StatementFailed as exc:
+            if exc.code not in _TIMED_OUT:
+                raise
+            raise StatementFailed(
+                f"the duplicate check of {obj.name} did not finish within --timeout "
+                f"({self._settings.timeout:g} s); nothing was created",
+                hint=f"raise --timeout: it reads every {target.describe()}",
+                code=exc.code) from None
 
     def await_online(self, names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
         """Poll until every named index is ONLINE, logging the ones still populating; return

@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     CONNECTION = 3
     REFUSED = 4
+    DATA_CONFLICT = 5
     INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug in this tool, never a failed statement
     INTERRUPTED = 130
     TERMINATED = 143
@@ -23,7 +24,8 @@ class ExitCode(IntEnum):
 # run.end's `outcome` for each exit code.
 OUTCOMES = {
     ExitCode.OK: "success", ExitCode.REFUSED: "refused", ExitCode.STATEMENT_FAILED: "failed",
-    ExitCode.USAGE: "usage_error", ExitCode.CONNECTION: "connection_error",
+    ExitCode.DATA_CONFLICT: "data_conflict", ExitCode.USAGE: "usage_error",
+    ExitCode.CONNECTION: "connection_error",
     ExitCode.INTERNAL: "internal_error", ExitCode.INTERRUPTED: "interrupted",
     ExitCode.TERMINATED: "interrupted",
 }
@@ -126,6 +128,13 @@ class StatementFailed(ToolError):
     """The server rejected a statement, or an index failed to come online."""
 
     exit_code = ExitCode.STATEMENT_FAILED
+
+
+class DataConflict(ToolError):
+    """The data break a uniqueness constraint the run was to create: it was not sent."""
+
+    exit_code = ExitCode.DATA_CONFLICT
+    error_class = DATA_CONFLICT
 
 
 class Interrupted(ToolError):

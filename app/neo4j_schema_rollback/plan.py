@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from .catalog import Catalog, LiveObject
 from .dialect import Dialect, render_create, render_drop
 from .table import SchemaObject
+
+if TYPE_CHECKING:  # the preflight is imported by the commands that connect, on first use
+    from .preflight import Finding
 
 
 class State(StrEnum):
@@ -70,6 +74,7 @@ class Step:
     cypher: str
     decision: Decision
     reason: str | None
+    duplicates: Finding | None = None
 
 
 def plan_apply(
@@ -88,6 +93,22 @@ def plan_apply(
             # IF NOT EXISTS would silently do nothing here: say so instead of claiming success.
             steps.append(Step("create", obj, cypher, Decision.REFUSE, found.detail()))
     return steps
+
+
+def to_preflight(steps: Sequence[Step]) -> list[SchemaObject]:
+    """The uniqueness constraints a run would create: the ones whose data are checked first."""
+    return [step.obj for step in steps
+            if step.decision is Decision.SEND and step.action == "create"
+            and step.obj.kind.is_constraint]
+
+
+def refuse_duplicates(steps: Sequence[Step], findings: Mapping[str, Finding]) -> list[Step]:
+    """Refuse each create whose object's data hold duplicates; the other steps are unchanged."""
+    return [replace(step, decision=Decision.REFUSE, duplicates=found,
+                    reason=f"the data hold duplicates: {found.describe()}")
+            if (found := findings.get(step.obj.name)) is not None
+            and step.decision is Decision.SEND else step
+            for step in steps]
 
 
 def plan_rollback(

@@ -91,7 +91,8 @@ class DryRunSink:
         return "planned"
 
     def note(self, step: Step, outcome: str, reason: str | None) -> None:
-        self._run.statement(step.action, step.obj, step.cypher, outcome, reason=reason)
+        self._run.statement(step.action, step.obj, step.cypher, outcome, reason=reason,
+                            duplicates=step.duplicates.fields() if step.duplicates else None)
 
 
 class LiveSink(DryRunSink):

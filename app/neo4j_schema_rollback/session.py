@@ -39,6 +39,7 @@ from .table import SchemaObject, Table
 from .tables import choose
 
 if TYPE_CHECKING:  # types only: a Protocol class costs every start, `statements` included
+    from .preflight import Finding
     from .progress_line import ProgressLine
     from .reports import Reports
     from .runner import Sink
@@ -63,6 +64,12 @@ if TYPE_CHECKING:  # types only: a Protocol class costs every start, `statements
 
         def await_online(self, names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
             """Wait until the named indexes are ONLINE; return the FAILED ones' rows."""
+            ...
+
+        def duplicates(self, obj: SchemaObject, *, indexed: bool) -> Finding | None:
+            """The values the data hold more than once for a uniqueness constraint, counted
+            within --timeout (`indexed`: an index on its properties helps); None when there
+            are none."""
             ...
 
         def close(self) -> None:
@@ -301,13 +308,15 @@ class Run:
                   cypher=cypher, outcome=outcome, duration_ms=duration_ms,
                   **{k: v for k, v in fields.items() if v not in (None, {}, [])})
 
-    def object(self, found: Assessment, *, good: bool) -> None:
-        """Log one table object's state."""
-        self.emit(events.OBJECT, level="info" if good else "warning", object=found.obj.name,
+    def object(self, found: Assessment, *, good: bool, duplicates: Finding | None = None) -> None:
+        """Log one table object's state, and the duplicates that would stop its creation."""
+        level = "info" if good and duplicates is None else "warning"
+        self.emit(events.OBJECT, level=level, object=found.obj.name,
                   kind=found.obj.kind.value, version=found.obj.version,
                   state=found.state.value, detail=found.detail(),
                   live=found.live.describe() if found.live else None,
-                  equivalents=[obj.name for obj in found.equivalents] or None)
+                  equivalents=[obj.name for obj in found.equivalents] or None,
+                  duplicates=duplicates.fields() if duplicates else None)
 
     # -- the end --------------------------------------------------------------------------------
 

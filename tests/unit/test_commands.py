@@ -16,10 +16,11 @@ from neo4j_schema_rollback.catalog import Catalog
 from neo4j_schema_rollback.dialect import Server, ServerVersion, dialect_for
 from neo4j_schema_rollback.errors import ExitCode
 from neo4j_schema_rollback.plan import Step
+from neo4j_schema_rollback.preflight import Finding, Uniqueness
 from neo4j_schema_rollback.runner import DryRunSink
 from neo4j_schema_rollback.session import Common, Console, Run
 from neo4j_schema_rollback.settings import ConnectionOptions, ConnectionSettings
-from neo4j_schema_rollback.table import QMTL_DAGMANAGER
+from neo4j_schema_rollback.table import QMTL_DAGMANAGER, SchemaObject
 
 if TYPE_CHECKING:
     from neo4j_schema_rollback.runner import Sink
@@ -33,11 +34,17 @@ ENV = {"NEO4J_URI": "bolt://captured:7687", "NEO4J_PASSWORD": "pw"}
 
 
 class Captured:
-    """A database that is a captured catalog: nothing is ever sent to it."""
+    """A database that is a captured catalog: nothing is ever sent to it. `findings`: what its
+    duplicate counts answer, by object name; `checked` records what was counted."""
 
-    def __init__(self, capture: str, sink: Callable[[Run], Sink] | None = None) -> None:
+    def __init__(self, capture: str, sink: Callable[[Run], Sink] | None = None, *,
+                 empty: bool = False, findings: dict[str, Finding] | None = None) -> None:
         self._data = json.loads((FIXTURES / capture).read_text())
+        if empty:
+            self._data = {**self._data, "constraints": [], "indexes": []}
         self._sink = sink
+        self._findings = findings or {}
+        self.checked: list[str] = []
         self.run: Run | None = None
         self.closed = False
         self.waited: dict[str, Any] = {}
@@ -56,6 +63,11 @@ class Captured:
 
     def await_online(self, names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
         return []
+
+    def duplicates(self, obj: SchemaObject, *, indexed: bool) -> Finding | None:
+        assert not indexed, "no capture has an index on node_id"
+        self.checked.append(obj.name)
+        return self._findings.get(obj.name)
 
     def close(self) -> None:
         self.closed = True
@@ -228,3 +240,63 @@ def test_the_table_comes_from_the_flag_then_the_environment(captured: Captured) 
                         "neither an embedded table (qmtl-dagmanager, qmtl-worldservice) nor an "
                         "existing file\n")
     assert [e["event"] for e in r.events] == ["error", "run.end"]
+
+
+DUPLICATES = Finding(Uniqueness("NODE", "ComputeNode", ("node_id",)), 2, 5,
+                     ({"node_id": "a"}, {"node_id": "b"}))
+MESSAGE = ('2 duplicate values of (:ComputeNode {node_id}) held by 5 nodes, e.g. '
+           '{node_id: "a"}, {node_id: "b"}')
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_a_dry_apply_reports_duplicates_and_exits_5(capture: str) -> None:
+    """On an empty catalog a dry apply counts compute_pk's duplicates first, refuses it with the
+    finding, plans the rest, and ends in data_conflict (exit 5) with one stderr line."""
+    db = Captured(capture, empty=True, findings={"compute_pk": DUPLICATES})
+    r = execute(commands.apply, db, dry_run=True)
+    assert r.code == ExitCode.DATA_CONFLICT == 5
+    assert db.checked == ["compute_pk"]
+    assert r.outcomes() == {"compute_pk": "refused", "kafka_topic": "planned",
+                            **{name: "planned" for name in V2}}
+    refused = r.of("statement")[0]
+    assert refused["reason"] == f"the data hold duplicates: {MESSAGE}"
+    assert refused["duplicates"] == {"values": 2, "nodes": 5,
+                                     "examples": [{"node_id": "a"}, {"node_id": "b"}]}
+    [error] = r.of("error")
+    assert error["error_class"] == "data_conflict"
+    assert error["exit_code"] == 5
+    assert r.stderr == (f"neo4j-schema-rollback: error: duplicate data: compute_pk would be "
+                        f"refused: {MESSAGE} — make those values unique, then apply again\n")
+    assert (r.end["outcome"], r.end["exit_code"]) == ("data_conflict", 5)
+    assert r.end["counts"]["refused"] == 1
+
+
+def test_a_dry_apply_without_duplicates_plans_everything() -> None:
+    """No duplicates: compute_pk is checked, then planned like the rest; exit 0."""
+    db = Captured("catalog-5.json", empty=True)
+    r = execute(commands.apply, db, dry_run=True)
+    assert r.code == ExitCode.OK
+    assert db.checked == ["compute_pk"]
+    assert set(r.outcomes().values()) == {"planned"}
+
+
+def test_a_present_constraint_is_not_counted(captured: Captured) -> None:
+    """compute_pk present in the captured catalog: apply and status count nothing."""
+    assert execute(commands.apply, captured, dry_run=True).code == ExitCode.OK
+    assert execute(commands.status, captured).code == ExitCode.OK
+    assert captured.checked == []
+
+
+def test_status_reports_the_finding_and_keeps_its_exit_code() -> None:
+    """status puts the duplicates on compute_pk's object event (a warning) and exits 0; with
+    --to 0 apply would create nothing, so nothing is counted."""
+    db = Captured("catalog-calver.json", empty=True, findings={"compute_pk": DUPLICATES})
+    r = execute(commands.status, db)
+    assert r.code == ExitCode.OK
+    [pk] = [e for e in r.of("object") if e["object"] == "compute_pk"]
+    assert (pk["level"], pk["state"]) == ("warning", "absent")
+    assert pk["duplicates"]["values"] == 2
+    assert all("duplicates" not in e for e in r.of("object") if e["object"] != "compute_pk")
+    db = Captured("catalog-calver.json", empty=True, findings={"compute_pk": DUPLICATES})
+    assert execute(commands.status, db, to=0).code == ExitCode.OK
+    assert db.checked == []

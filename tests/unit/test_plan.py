@@ -2,7 +2,16 @@
 
 from neo4j_schema_rollback.catalog import Catalog, LiveObject
 from neo4j_schema_rollback.dialect import DIALECT_5
-from neo4j_schema_rollback.plan import Decision, State, assess, plan_apply, plan_rollback
+from neo4j_schema_rollback.plan import (
+    Decision,
+    State,
+    assess,
+    plan_apply,
+    plan_rollback,
+    refuse_duplicates,
+    to_preflight,
+)
+from neo4j_schema_rollback.preflight import Finding, Uniqueness
 from neo4j_schema_rollback.table import QMTL_DAGMANAGER, Definition, Kind
 
 TABLE = QMTL_DAGMANAGER
@@ -169,3 +178,36 @@ def test_options_are_part_of_the_definition() -> None:
         assert assess(wanted, Catalog((), (twin,))).state is State.ABSENT
     same = obj(K.FULLTEXT_INDEX, analyzer="standard-no-stop-words")  # the default, spelt out
     assert same.definition == obj(K.FULLTEXT_INDEX).definition
+
+
+def test_the_preflight_checks_only_constraints_apply_would_create() -> None:
+    """Absent constraints are checked; present ones, indexes, and a constraint refused for its
+    name or an equivalent are not."""
+    assert [obj.name for obj in to_preflight(plan_apply(TABLE.objects, EMPTY, DIALECT_5))] == [
+        "compute_pk"]
+    assert to_preflight(plan_apply(TABLE.objects, FULL, DIALECT_5)) == []
+    other = Catalog(constraints=(live_unique("compute_pk", "ComputeNode", "other"),), indexes=())
+    assert to_preflight(plan_apply(TABLE.objects, other, DIALECT_5)) == []
+    twin = Catalog(constraints=(live_unique("theirs", "ComputeNode", "node_id"),), indexes=())
+    assert to_preflight(plan_apply(TABLE.objects, twin, DIALECT_5)) == []
+
+
+FOUND = Finding(Uniqueness("NODE", "ComputeNode", ("node_id",)), 1, 2, ({"node_id": "a"},))
+
+
+def test_a_finding_refuses_its_create_and_nothing_else() -> None:
+    """The constraint with duplicates is refused with the finding; the others stay as planned."""
+    steps = refuse_duplicates(plan_apply(TABLE.objects, EMPTY, DIALECT_5), {"compute_pk": FOUND})
+    assert decisions(steps) == [("compute_pk", Decision.REFUSE)] + [
+        (name, Decision.SEND) for name in ("kafka_topic", "compute_tags", "queue_interval",
+                                           "compute_buffering_since")]
+    assert steps[0].duplicates is FOUND
+    assert steps[0].reason == ("the data hold duplicates: 1 duplicate value of "
+                               '(:ComputeNode {node_id}) held by 2 nodes, e.g. {node_id: "a"}')
+    assert all(step.duplicates is None and step.reason is None for step in steps[1:])
+
+
+def test_no_finding_changes_nothing() -> None:
+    """Without findings the plan is the same plan."""
+    steps = plan_apply(TABLE.objects, EMPTY, DIALECT_5)
+    assert refuse_duplicates(steps, {}) == steps
