@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from driver_patches import Patch, patched_source  # noqa: E402
+from driver_patches import Patch, patched_source
 
 FILE = "bootloader/src/pyi_utils_posix.c"
 EXIT_CODE = 73  # EX_CANTCREAT (sysexits.h): not a code the tool itself uses
@@ -124,7 +124,8 @@ static int
 _nsr_create_application_directory(struct PYI_CONTEXT *pyi_ctx)
 {{
     char candidates[4][PYI_PATH_MAX];
-    const char *labels[4] = {{"TMPDIR", "XDG_RUNTIME_DIR", "the binary's directory", "HOME/.cache"}};
+    const char *labels[4] = {{"TMPDIR", "XDG_RUNTIME_DIR", "the binary's directory",
+                             "HOME/.cache"}};
     int show_path = 1;
     char tried[4 * (PYI_PATH_MAX + 64)];
     char name[PYI_PATH_MAX];
@@ -242,7 +243,8 @@ _UPSTREAM_SEARCH = '''    /* Check the standard environment variables */
 SEARCH = Patch(
     module=FILE,
     original=_UPSTREAM_SEARCH,
-    replacement=f'''    /* {MARKER}: the candidates above are not used; see _nsr_create_application_directory. */
+    replacement=f'''    /* {MARKER}: the candidates above are not used; see
+     * _nsr_create_application_directory. */
     (void)candidate_env_vars;
     (void)candidate_tmp_dirs;
     (void)i;
