@@ -84,6 +84,12 @@ def notices(tree: layer.Tree, found: contents.Contents, packages: list[debian.Ca
     for dist in [found.pyinstaller, *found.dists]:
         what = "its bootloader and loader modules" if dist is found.pyinstaller else \
             "modules " + ", ".join(dist.modules)
+        if dist is found.pyinstaller and found.bootloader:
+            boot = found.bootloader
+            what = (f"its loader modules; the bootloader is built from its {boot['source']} "
+                    f"(sha256 {boot['sdist_sha256']}), patched by "
+                    f"{', '.join(boot['patches'])}, with zlib {boot['zlib']['version']} linked "
+                    "statically")
         files = ", ".join(f"python/{dist.name}/{f}" for f in sorted(dist.licence_files))
         lines += [f"* Python package {dist.name} {dist.version} ({what}); licence "
                   f"{dist.licence}.", f"  Licence: {files or '(no licence file shipped)'}"]
@@ -134,6 +140,10 @@ def main() -> None:
         found = contents.read(binary, site_packages)
         if OCI_ARCH[found.arch] != arch:
             fail(f"{binary}.sources.json says {found.arch}, not {arch}")
+        if not found.bootloader:
+            # PyInstaller's own bootloader links the host's libz, which the image does not carry
+            fail(f"{binary}.sources.json names no bootloader: build the binary with "
+                 "scripts/build-binary --portable (its bootloader links zlib statically)")
         repos = debian.derive_repos(debian.machine_targets(), args.suite)
         apt = debian.PrivateApt(cache / f"apt-{args.suite}-{arch}", arch, repos)
         apt.update()

@@ -54,6 +54,8 @@ class Contents:
     extensions: list[str]              # python3.X/lib-dynload/*.so
     dists: list[PythonDist] = field(default_factory=list)
     pyinstaller: PythonDist | None = None
+    # the portable build's bootloader: {"source", "version", "sdist_sha256", "patches", "zlib"}
+    bootloader: dict[str, Any] | None = None
 
 
 def archive_entries(binary: Path) -> tuple[list[str], set[str]]:
@@ -168,7 +170,8 @@ def read(binary: Path, site_packages: Path) -> Contents:
                     recorded[name]["upstream_version"]) for name in libraries]
     dists, pyinstaller = python_dists(modules, site_packages)
     return Contents(record["arch"], python["version"], python["debian_source"],
-                    python["debian_version"], libs, extensions, dists, pyinstaller)
+                    python["debian_version"], libs, extensions, dists, pyinstaller,
+                    record.get("bootloader"))
 
 
 def default_site_packages(root: Path, arch: str | None = None) -> Path:

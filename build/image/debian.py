@@ -20,10 +20,10 @@ from pathlib import Path
 #   libc6         glibc: loader, libc, libm, libdl, libpthread, NSS files+dns (in libc since 2.34)
 #   libgcc-s1     glibc loads libgcc_s for thread cancellation and unwinding
 #   gcc-12-base   libgcc-s1's dependency: its copyright file
-#   zlib1g        libz
 #   ca-certificates  the Mozilla CA set the bundle is made from
-PACKAGES = ("base-files", "netbase", "libc6", "libgcc-s1", "gcc-12-base", "zlib1g",
-            "ca-certificates")
+# (No zlib1g: the portable build's bootloader links its zlib statically, and the binary carries
+# the libz its CPython uses.)
+PACKAGES = ("base-files", "netbase", "libc6", "libgcc-s1", "gcc-12-base", "ca-certificates")
 
 
 class DebianError(Exception):

@@ -78,7 +78,27 @@ def binary_components(found: contents.Contents) -> list[dict[str, Any]]:
               "licenses": _licences(dist.licence),
               "properties": [{"name": f"{PROPERTY}:module", "value": m} for m in dist.modules]}
              for dist in [found.pyinstaller, *found.dists]]
-    return [python, *libs, *dists]
+    return [python, *libs, *dists, *bootloader_components(found)]
+
+
+def bootloader_components(found: contents.Contents) -> list[dict[str, Any]]:
+    """The portable build's bootloader (built from the pinned PyInstaller sdist, patched) and
+    the zlib linked into it statically; none for a binary with PyInstaller's own."""
+    boot = found.bootloader
+    if not boot:
+        return []
+    return [
+        {"type": "application", "bom-ref": "bootloader", "name": "pyinstaller-bootloader",
+         "version": boot["version"], "purl": f"pkg:pypi/pyinstaller@{boot['version']}",
+         "licenses": _licences("GPL-2.0-or-later WITH Bootloader-exception"),
+         "properties": [{"name": f"{PROPERTY}:source", "value": boot["source"]},
+                        {"name": f"{PROPERTY}:sdist-sha256", "value": boot["sdist_sha256"]},
+                        *({"name": f"{PROPERTY}:patch", "value": patch}
+                          for patch in boot["patches"])]},
+        {"type": "library", "bom-ref": "bootloader:zlib", "name": "zlib",
+         "version": boot["zlib"]["version"], "licenses": _licences("Zlib"),
+         "properties": [{"name": f"{PROPERTY}:linked", "value": boot["zlib"]["from"]}]},
+    ]
 
 
 def binary_sbom(binary: Path, site_packages: Path, glibc: str) -> str:

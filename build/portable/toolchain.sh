@@ -35,8 +35,19 @@ else
   export CC=gcc
   configure_host=()
 fi
+# glibc 2.28 (RHEL 8's) at most, although the root's is 2.31: every C file is compiled with a
+# header that binds the libm functions versioned anew in 2.29 to their older version
+# (build/portable/glibc-compat); build-python configures CPython without what has no older
+# version. scripts/check-glibc --max 2.28 checks the result.
+case "$arch" in
+  x86_64) glibc_libdir=/lib/x86_64-linux-gnu ;;
+  arm64) glibc_libdir=/usr/aarch64-linux-gnu/lib ;;
+esac
+mkdir -p "$work"
+glibc_compat="$work/glibc-compat.h"
+"$here/glibc-compat" "$arch" "$glibc_libdir" > "$glibc_compat" || die "glibc-compat failed"
 # -O2 as Debian builds; the file prefix map keeps build paths out of the objects.
-export CFLAGS="-O2 -ffile-prefix-map=$work=."
+export CFLAGS="-O2 -ffile-prefix-map=$work=. -include $glibc_compat"
 # Both architectures: ELF segments aligned to 64 KiB, so that the libraries also load on kernels
 # with 64 KiB pages (arm64 servers); scripts/check-elf-alignment checks it.
 export LDFLAGS="-Wl,-z,max-page-size=0x10000 -Wl,-z,common-page-size=0x1000"

@@ -17,13 +17,16 @@ from typing import Any
 import pytest
 from db import cypher, env_for, names, snapshot
 from tool import (
+    UNPACK_EXIT,
     Result,
     Tool,
     ensure_binary,
+    hardened,
     in_root,
     make_rootfs,
     module_tool,
     root_command,
+    unpack_error,
     version,
 )
 
@@ -64,12 +67,12 @@ def run(arm64_tool: Tool, clean_neo4j: Any):  # type: ignore[no-untyped-def]
 
 
 def test_the_binary_is_arm64_with_64k_aligned_segments(arm64_binary: Path) -> None:
-    """An aarch64 ELF executable, needing glibc 2.31 at most, every segment of every ELF file in
+    """An aarch64 ELF executable, needing glibc 2.28 at most, every segment of every ELF file in
     it aligned to 64 KiB (it then also loads on 64 KiB-page kernels, which qemu cannot show)."""
     header = subprocess.run(["readelf", "-h", str(arm64_binary)], capture_output=True, text=True,
                             check=True).stdout
     assert "AArch64" in header, header
-    glibc = subprocess.run([str(ROOT / "scripts" / "check-glibc"), "--max", "2.31",
+    glibc = subprocess.run([str(ROOT / "scripts" / "check-glibc"), "--max", "2.28",
                             str(arm64_binary)], capture_output=True, text=True, check=False)
     assert glibc.returncode == 0, glibc.stderr
     aligned = subprocess.run([str(ROOT / "scripts" / "check-elf-alignment"), str(arm64_binary)],
@@ -140,3 +143,48 @@ def test_same_name_other_definition_is_refused(run: Any, clean_neo4j: Any) -> No
     assert r.code == 4
     assert r.outcomes()["kafka_topic"] == "refused"
     assert names(clean_neo4j) == {"kafka_topic"}
+
+
+def test_noexec_tmpdir_and_tmp_fall_back_to_home_cache(arm64_binary: Path, arm64_root: Path,
+                                                       clean_neo4j: Any, tmp_path: Path) -> None:
+    """TMPDIR on a real noexec tmpfs and /tmp itself noexec (tests/integration/tool.py:
+    hardened): the arm64 bootloader unpacks into $HOME/.cache instead; apply, status and
+    rollback succeed, and nothing is left behind."""
+    noexec = tmp_path / "noexec"
+    noexec.mkdir()
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    setup = hardened(noexec, home=None, extra=f'$MOUNT --bind "{home}" "$root/root"')
+    tool = Tool("arm64-hardened", root_command(arm64_root, arm64_binary, setup),
+                env={"HOME": "/root", "TMPDIR": str(noexec)})
+
+    def run(*args: str) -> Result:
+        r = tool.run(*args, "--log-format", "json", env=env_for(clean_neo4j),
+                     secrets=(clean_neo4j.password,), timeout=300)
+        assert "error while loading shared libraries" not in r.stderr, r.stderr
+        return r
+
+    r = run("apply")
+    assert r.code == 0, r.stdout + r.stderr
+    assert names(clean_neo4j) == ALL
+    r = run("status", "--expect", "applied")
+    assert r.code == 0, r.stdout + r.stderr
+    r = run("rollback", "--yes")
+    assert r.code == 0, r.stdout + r.stderr
+    assert names(clean_neo4j) == set()
+    assert list((home / ".cache").iterdir()) == []
+
+
+def test_every_candidate_noexec_is_one_line_and_exit_73(arm64_binary: Path, arm64_root: Path,
+                                                        tmp_path: Path) -> None:
+    """Every candidate noexec (the binary's directory read-only): the one line, exit 73."""
+    noexec = tmp_path / "noexec"
+    noexec.mkdir()
+    setup = hardened(noexec, home="mode=0700,noexec")
+    proc = subprocess.run([*root_command(arm64_root, arm64_binary, setup), "--version"],
+                          env={"HOME": "/root", "TMPDIR": str(noexec)}, capture_output=True,
+                          text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (UNPACK_EXIT, "", unpack_error(
+        arm64_binary, f"TMPDIR {noexec}: mounted noexec, XDG_RUNTIME_DIR: not set, the "
+        f"binary's directory {arm64_binary.parent}: not writable, HOME/.cache /root/.cache: "
+        "mounted noexec"))

@@ -1,8 +1,9 @@
 """The portable binary (what ships) runs without Python on the Linux hosts operators have: in
-minimal Debian 11 (bullseye, glibc 2.31: the floor it is built for) and Debian 12 (bookworm)
-roots, with a noexec TMPDIR (fails loudly), and with no newer glibc than 2.31. The whole
-end-to-end suite runs it in the bullseye root too (tests/integration/tool.py: binary_tool); the
-host build (this machine's Python) only has to pass its smoke tests.
+minimal Debian 11 (bullseye, glibc 2.31) and Debian 12 (bookworm) roots, on hardened hosts (a
+noexec TMPDIR and /tmp: it unpacks elsewhere by itself; nowhere to unpack: one line, exit 73),
+and with no newer glibc than 2.28 (RHEL 8's) by symbol versions. The whole end-to-end suite
+runs it in the bullseye root too (tests/integration/tool.py: binary_tool); the host build (this
+machine's Python) only has to pass its smoke tests.
 
 Needs root (chroot, mount, unshare) and debootstrap: ``scripts/make-rootfs`` builds each
 Python-free root once into the cache (about a minute each) and later runs reuse it. Nothing here
@@ -11,25 +12,35 @@ is ever skipped: a machine that cannot do it makes the tests fail or error.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from db import cypher, env_for, names
-from tool import Result, ensure_binary, in_root, make_rootfs, system_tool, version
+from tool import (
+    UNPACK_EXIT,
+    Result,
+    check,
+    ensure_binary,
+    hardened,
+    in_root,
+    make_rootfs,
+    root_command,
+    system_tool,
+    unpack_error,
+    version,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL = {"compute_pk", "kafka_topic", "compute_tags", "queue_interval", "compute_buffering_since"}
 NEWEST_FIRST = ["compute_buffering_since", "queue_interval", "compute_tags", "kafka_topic",
                 "compute_pk"]
-GLIBC_FLOOR = "2.31"  # Debian 11's; the build fails above it (scripts/build-binary --portable)
+GLIBC_FLOOR = "2.28"  # RHEL 8's; the build fails above it (scripts/build-binary --portable)
 ROOTS = {"bullseye": "2.31", "bookworm": "2.36"}  # suite -> its glibc
 
 
@@ -155,6 +166,25 @@ def test_sources_json_names_every_bundled_shared_object(binary: Path) -> None:
     assert by_name["libpython3.11.so.1.0"]["debian_source"] == "python3.11"
 
 
+def test_the_bootloader_needs_only_glibc_and_is_named_in_sources_json(binary: Path) -> None:
+    """The bootloader is built from the pinned PyInstaller sdist with zlib linked statically:
+    `readelf -d` lists glibc's libraries only (no libz.so.1), and sources.json names its source,
+    the sdist's hash (uv.lock's), the patch and the zlib in it."""
+    dynamic = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True,
+                             check=True).stdout
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+)\]", dynamic)
+    assert set(needed) == {"libdl.so.2", "libpthread.so.0", "libc.so.6"}, needed
+    lock = (ROOT / "uv.lock").read_text()
+    pinned = re.search(r'name = "pyinstaller"\nversion = "([^"]+)"(?:.|\n)*?sdist = \{[^}]*'
+                       r'hash = "sha256:([0-9a-f]{64})"', lock)
+    assert pinned, "no pyinstaller sdist in uv.lock"
+    record = json.loads(Path(f"{binary}.sources.json").read_text())
+    assert record["bootloader"] == {
+        "source": "pyinstaller sdist", "version": pinned.group(1),
+        "sdist_sha256": pinned.group(2), "patches": ["build/spec/bootloader_patches.py"],
+        "zlib": {"version": "1.3.2", "from": "pyinstaller's bundled copy, linked statically"}}
+
+
 def stable(stdout: str) -> str:
     """stdout with each JSON event's per-run values (time, run id, duration) taken out."""
     lines = []
@@ -175,49 +205,110 @@ def archive_binaries(binary: Path) -> list[str]:
                   if entry[-1] == "b")
 
 
-@contextlib.contextmanager
-def tmpfs(where: Path, options: str) -> Iterator[Path]:
-    """A small tmpfs mounted at `where` with `options`; always unmounted."""
-    where.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"{options},size=64m", "tmpfs", str(where)],
-                   check=True, capture_output=True, text=True)
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
+SECOND_UID = 4242  # a real second user: no passwd entry needed, setpriv sets the IDs
 
 
-def run_binary(binary: Path, tmpdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The binary with a bare environment: no Python on PATH, no PYTHON*, TMPDIR=`tmpdir`."""
-    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=120,
-                          check=False, stdin=subprocess.DEVNULL,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmpdir),
-                               "TMPDIR": str(tmpdir)})
+def run_hardened(binary: Path, setup: str, env: dict[str, str], *args: str,
+                 uid: int | None = None) -> Result:
+    """The binary in the Python-less bullseye root with `setup` (see hardened) and exactly
+    `env`; never a traceback, never the loader's words."""
+    proc = subprocess.run([*root_command(make_rootfs("bullseye"), binary, setup, uid), *args],
+                          env=env, capture_output=True, text=True, timeout=300, check=False,
+                          stdin=subprocess.DEVNULL)
+    result = Result(proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "error while loading shared libraries" not in proc.stderr, proc.stderr
+    return check(result, args, ()) if "json" in args else result
 
 
-def test_noexec_tmpdir_fails_loudly_and_an_exec_one_works(binary: Path, tmp_path: Path) -> None:
-    """The one-file binary unpacks its shared libraries into $TMPDIR and loads them from there:
-    on a noexec file system the dynamic loader refuses them, and the run fails at once with
-    the loader's message (seen here: ``<binary>: error while loading shared libraries:
-    libz.so.1: failed to map segment from shared object``, exit 127), leaving nothing behind.
-    Pointing TMPDIR at an exec-allowed folder is the fix."""
-    with tmpfs(tmp_path / "noexec", "noexec") as noexec:
-        findmnt = subprocess.run(["findmnt", "-n", "-o", "OPTIONS", str(noexec)],
-                                 capture_output=True, text=True, check=True)
-        assert "noexec" in findmnt.stdout.split(",")
-        proc = run_binary(binary, noexec, "--version")
-        assert proc.returncode != 0, proc.stdout + proc.stderr
-        assert "error while loading shared libraries" in proc.stderr, proc.stderr
-        assert "failed to map segment from shared object" in proc.stderr, proc.stderr
-        assert "neo4j-schema-rollback 0" not in proc.stdout
-        assert list(noexec.iterdir()) == [], "the failed run left its unpacked files behind"
+def test_noexec_tmpdir_and_tmp_fall_back_to_home_cache(binary: Path, tmp_path: Path,
+                                                       clean_neo4j: Any) -> None:
+    """TMPDIR on a real noexec tmpfs and /tmp itself noexec, as on a CIS-hardened host: the
+    bootloader passes both over (and the binary's read-only directory) and unpacks into a
+    private directory of its own under $HOME/.cache, which it makes (mode 0700); apply,
+    status and rollback all succeed against the server, and nothing is left behind."""
+    noexec = tmp_path / "noexec"
+    noexec.mkdir()
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    empty = tmp_path / "no-python-bin"
+    empty.mkdir()
+    # $HOME: a bind of the machine's folder (exec allowed) at /root, to look into afterwards
+    setup = hardened(noexec, home=None, extra=f'$MOUNT --bind "{home}" "$root/root"')
+    env = {"PATH": str(empty), "HOME": "/root", "TMPDIR": str(noexec), **env_for(clean_neo4j)}
 
-    exec_dir = tmp_path / "exec"
-    exec_dir.mkdir()
-    proc = run_binary(binary, exec_dir, "--version")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.splitlines()[0] == f"neo4j-schema-rollback {version()}"
-    assert list(exec_dir.iterdir()) == [], "the run left its unpacked files behind"
+    def run(*args: str) -> Result:
+        r = run_hardened(binary, setup, env, *args, "--log-format", "json")
+        for secret in (clean_neo4j.password,):
+            assert secret not in r.stdout + r.stderr
+        return r
+
+    r = run("apply")
+    assert r.code == 0, r.stdout + r.stderr
+    assert r.end["outcome"] == "success"
+    assert names(clean_neo4j) == ALL
+    r = run("status", "--expect", "applied")
+    assert r.code == 0, r.stdout + r.stderr
+    assert r.states() == {name: "present" for name in ALL}
+    r = run("rollback", "--yes")
+    assert r.code == 0, r.stdout + r.stderr
+    assert r.end["done"] == NEWEST_FIRST
+    assert names(clean_neo4j) == set()
+    cache = home / ".cache"
+    assert cache.stat().st_mode & 0o777 == 0o700
+    assert list(cache.iterdir()) == [], "the runs left their unpacked files behind"
+
+
+def test_every_candidate_noexec_is_one_line_and_exit_73(binary: Path, tmp_path: Path) -> None:
+    """TMPDIR, /tmp, XDG_RUNTIME_DIR and $HOME/.cache all noexec, the binary's directory
+    read-only: one line naming each candidate and what to set, exit 73, before anything is
+    unpacked (even with --wait); with TMPDIR unset the first candidate is /tmp."""
+    noexec = tmp_path / "noexec"
+    xdg = tmp_path / "xdg"  # under /tmp, which is noexec here
+    for folder in (noexec, xdg):
+        folder.mkdir(mode=0o700)
+    setup = hardened(noexec, home="mode=0700,noexec")
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "XDG_RUNTIME_DIR": str(xdg)}
+    rest = (f"XDG_RUNTIME_DIR {xdg}: mounted noexec, the binary's directory {binary.parent}: "
+            "not writable, HOME/.cache /root/.cache: mounted noexec")
+    r = run_hardened(binary, setup, {**env, "TMPDIR": str(noexec)}, "apply", "--wait", "120")
+    assert (r.code, r.stdout, r.stderr) == (
+        UNPACK_EXIT, "", unpack_error(binary, f"TMPDIR {noexec}: mounted noexec, {rest}"))
+    assert list(noexec.iterdir()) == []  # the machine's folder under the tmpfs: untouched
+    r = run_hardened(binary, setup, env, "--version")
+    assert (r.code, r.stdout, r.stderr) == (
+        UNPACK_EXIT, "", unpack_error(binary, f"/tmp (TMPDIR unset): mounted noexec, {rest}"))
+
+
+def test_foreign_owned_candidates_are_refused_for_a_second_user(binary: Path,
+                                                               tmp_path: Path) -> None:
+    """Run as a second real user (UID 4242): a TMPDIR of root's that anyone may write to (not
+    sticky), an XDG_RUNTIME_DIR of its own that others may write to, the binary's directory
+    and a $HOME/.cache of root's are all passed over: one line, exit 73. A sticky, world-
+    writable TMPDIR (as /tmp is) or a private one of its own is used."""
+    # under the root's own /root (a tmpfs of mode 0755 here): the user can reach them
+    shared, xdg, private, sticky = (f"/root/{name}" for name in
+                                    ("shared", "xdg", "private", "sticky"))
+    tmpfs_at = 'mkdir "$root{where}" && $MOUNT -t tmpfs -o size=128m,{options} tmpfs "$root{where}"'
+    setup = hardened(tmp_path / "noexec", home="mode=0755", extra="\n".join([
+        tmpfs_at.format(options="mode=0777", where=shared),
+        tmpfs_at.format(options=f"mode=0777,uid={SECOND_UID}", where=xdg),
+        tmpfs_at.format(options=f"mode=0700,uid={SECOND_UID},gid={SECOND_UID}", where=private),
+        tmpfs_at.format(options="mode=1777", where=sticky),
+        'mkdir -m 0777 "$root/root/.cache"']))
+    (tmp_path / "noexec").mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "XDG_RUNTIME_DIR": xdg}
+    r = run_hardened(binary, setup, {**env, "TMPDIR": shared}, "--version", uid=SECOND_UID)
+    foreign = "owned by another user and not sticky"
+    assert (r.code, r.stdout, r.stderr) == (UNPACK_EXIT, "", unpack_error(binary, ", ".join([
+        f"TMPDIR {shared}: {foreign}",
+        f"XDG_RUNTIME_DIR {xdg}: writable by others and not sticky",
+        f"the binary's directory {binary.parent}: {foreign}",
+        f"HOME/.cache /root/.cache: {foreign}"])))
+    for usable in (sticky, private):
+        r = run_hardened(binary, setup, {**env, "TMPDIR": usable}, "--version", uid=SECOND_UID)
+        assert r.code == 0, r.stderr
+        assert r.stdout.splitlines()[0] == f"neo4j-schema-rollback {version()}"
 
 
 def test_closed_stdout_and_stderr(binary: Path, tmp_path: Path) -> None:
@@ -245,8 +336,8 @@ def _glibc_tuple(version: str) -> tuple[int, ...]:
 
 def test_glibc_needed_is_at_most_the_floor(binary: Path) -> None:
     """scripts/check-glibc prints the highest GLIBC symbol version the binary (bootloader and
-    every bundled library) needs: at most 2.31, Debian 11's, whose root runs the whole suite;
-    its --max gate refuses a lower floor."""
+    every bundled library) needs: at most 2.28, RHEL 8's (the binary is run in Debian 11's 2.31
+    root); its --max gate refuses a lower floor."""
     proc = subprocess.run([str(ROOT / "scripts" / "check-glibc"), str(binary)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr

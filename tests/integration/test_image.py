@@ -135,14 +135,18 @@ def test_by_host_name_as_the_image_user_and_an_arbitrary_uid(
 @arches
 def test_read_only_root_without_tmp_fails_at_once_with_the_bootloaders_message(
         arch: str, container_name: str) -> None:
-    """With a read-only root and no writable /tmp the one-file bootloader cannot unpack: it
-    prints exactly `[PYI-1:ERROR] Could not create temporary directory!` and exits 255 at once,
-    even with --wait (docs/image.md)."""
+    """With a read-only root and no writable /tmp the one-file bootloader has nowhere to
+    unpack: one line naming each directory it tried (/tmp first), exit 73 at once, even with
+    --wait (docs/image.md)."""
     proc = podman(*run_args(container_name, arch, "--read-only", "--read-only-tmpfs=false"),
                   "apply", "--wait", "120", "--uri", f"bolt://127.0.0.1:{free_port()}",
                   timeout=60)
-    assert (proc.returncode, proc.stdout, proc.stderr) == (
-        255, "", "[PYI-1:ERROR] Could not create temporary directory!\n")
+    assert (proc.returncode, proc.stdout) == (73, ""), proc.stderr
+    assert proc.stderr.startswith(
+        "neo4j-schema-rollback: error: no directory to unpack into (/tmp (TMPDIR unset): not "
+        "writable, XDG_RUNTIME_DIR: not set, the binary's directory /usr/local/bin: owned by "
+        "another user and not sticky, HOME/.cache "), proc.stderr
+    assert proc.stderr.endswith("(exit 73)\n") and proc.stderr.count("\n") == 1, proc.stderr
 
 
 @arches

@@ -27,8 +27,7 @@ from images import (
 from images import loaded as loaded_image
 
 BINARY = "usr/local/bin/neo4j-schema-rollback"
-PACKAGES = {"base-files", "netbase", "libc6", "libgcc-s1", "gcc-12-base", "zlib1g",
-            "ca-certificates"}
+PACKAGES = {"base-files", "netbase", "libc6", "libgcc-s1", "gcc-12-base", "ca-certificates"}
 SHELLS = {"sh", "bash", "dash", "ash", "zsh", "ksh", "busybox", "toybox"}
 PACKAGE_MANAGERS = {"dpkg", "apt", "apt-get", "rpm", "dnf", "microdnf", "yum", "apk", "pip",
                     "pip3"}

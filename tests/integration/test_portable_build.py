@@ -8,6 +8,9 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+from tool import make_rootfs
+
 ROOT = Path(__file__).resolve().parents[2]
 FETCH = ROOT / "scripts" / "fetch-debian-source"
 
@@ -115,3 +118,43 @@ def test_fetch_uv_refuses_an_unknown_architecture(tmp_path: Path) -> None:
                            str(tmp_path / "uv")], capture_output=True, text=True, check=False)
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr == "fetch-uv: error: unknown architecture riscv64 (arm64)\n"
+
+
+# The build roots of build/portable/build (their --include lists, exactly).
+BUILD_ROOTS = {"x86_64": "build-essential,quilt,gcc-aarch64-linux-gnu",
+               "arm64": "build-essential,quilt,gcc-aarch64-linux-gnu,libc6-dev-arm64-cross"}
+COMPILE = {"x86_64": ("gcc", "/lib/x86_64-linux-gnu"),
+           "arm64": ("aarch64-linux-gnu-gcc", "/usr/aarch64-linux-gnu/lib")}
+MATH = ("#include <math.h>\n"
+        "double f(double x) { return pow(x, x) + exp(x) + log(x) + exp2(x) + log2(x); }\n")
+
+
+@pytest.mark.parametrize("arch", sorted(COMPILE))
+def test_check_glibc_fails_without_the_pins_and_passes_with_them(arch: str,
+                                                                 tmp_path: Path) -> None:
+    """A library calling libm's exp, exp2, log, log2 and pow, compiled in the build root of
+    `arch` against bullseye's glibc 2.31: as is, it needs GLIBC_2.29 and check-glibc --max 2.28
+    fails; with build/portable/glibc-compat's forced-include header (what every C file of the
+    portable build gets) it needs no more than 2.28 and passes."""
+    root = make_rootfs("bullseye", include=BUILD_ROOTS[arch])
+    (tmp_path / "math.c").write_text(MATH)
+    compiler, libdir = COMPILE[arch]
+    script = (f"/nsr-build/glibc-compat {arch} {libdir} > /tmp/compat.h && cd /work && "
+              f"{compiler} -O2 -shared -fPIC -o plain.so math.c -lm && "
+              f"{compiler} -O2 -shared -fPIC -include /tmp/compat.h -o pinned.so math.c -lm")
+    proc = subprocess.run([str(ROOT / "build" / "portable" / "in-root"), str(root),
+                           "--bind", f"{ROOT / 'build' / 'portable'}:/nsr-build:ro",
+                           "--bind", f"{tmp_path}:/work", "--", "/bin/sh", "-c", script],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+    def gate(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ROOT / "scripts" / "check-glibc"), "--plain", "--max", "2.28",
+                               str(tmp_path / name)], capture_output=True, text=True, check=False)
+
+    plain = gate("plain.so")
+    assert (plain.returncode, plain.stdout) == (1, "2.29\n"), plain.stderr
+    assert "needs GLIBC 2.29, more than the allowed 2.28" in plain.stderr
+    pinned = gate("pinned.so")
+    assert pinned.returncode == 0, pinned.stderr
+    assert pinned.stdout == {"x86_64": "2.2.5\n", "arm64": "2.17\n"}[arch], pinned.stderr

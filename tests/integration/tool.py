@@ -187,7 +187,8 @@ $MOUNT -o bind,ro "$repo" "$root$repo"
 for f in /etc/hosts /etc/resolv.conf /etc/ssl/certs; do
   [ -e "$f" ] && $MOUNT -o bind,ro "$f" "$root$f"
 done
-exec $CHROOT "$root" /bin/sh -c 'cd "$0" 2>/dev/null || cd /; exec "$@"' "$PWD" "$@"
+$SETUP
+exec $CHROOT "$root" /bin/sh -c 'cd "$0" 2>/dev/null || cd /; exec "$@"' "$PWD" $AS_USER "$@"
 """
 
 
@@ -198,8 +199,10 @@ def system_tool(name: str) -> str:
     return path
 
 
-def root_command(root: Path, binary: Path) -> list[str]:
-    """The command prefix that runs `binary` inside `root` (see IN_ROOT)."""
+def root_command(root: Path, binary: Path, setup: str = "", uid: int | None = None) -> list[str]:
+    """The command prefix that runs `binary` inside `root` (see IN_ROOT); `setup`: shell lines
+    run in the mount namespace before the chroot (`$root` is the root, `$MOUNT` mount); `uid`:
+    run as that user and group (the root's setpriv), not as root."""
     tmp = Path(tempfile.gettempdir()).resolve()
     for mount_point in (ROOT, tmp):
         (root / str(mount_point).lstrip("/")).mkdir(parents=True, exist_ok=True)
@@ -207,7 +210,9 @@ def root_command(root: Path, binary: Path) -> list[str]:
         (root / "etc" / name).touch()
     (root / "etc" / "ssl" / "certs").mkdir(parents=True, exist_ok=True)
     tools = {name: system_tool(name) for name in ("unshare", "mount", "chroot")}
-    script = IN_ROOT.replace("$MOUNT", str(tools["mount"])).replace("$CHROOT", str(tools["chroot"]))
+    as_user = "" if uid is None else f"setpriv --reuid={uid} --regid={uid} --clear-groups"
+    script = (IN_ROOT.replace("$SETUP", setup).replace("$AS_USER", as_user)
+              .replace("$MOUNT", str(tools["mount"])).replace("$CHROOT", str(tools["chroot"])))
     return [str(tools["unshare"]), "--mount", "--propagation", "private", "/bin/sh", "-c", script,
             "in-root", str(root), str(ROOT), str(tmp), str(binary)]
 
@@ -238,3 +243,28 @@ def in_root(rootfs: Path, binary: Path, *args: str, env: dict[str, str] | None =
         assert secret not in result.stdout + result.stderr, "a secret leaked"
     assert "Traceback" not in result.stderr, result.stderr
     return result
+
+
+UNPACK_EXIT = 73  # the bootloader's, when no directory will do (build/spec/bootloader_patches.py)
+
+
+def unpack_error(binary: Path, tried: str) -> str:
+    """The bootloader's one line when no candidate directory will do."""
+    return (f"{binary.name}: error: no directory to unpack into ({tried}); set TMPDIR to a "
+            "directory that allows executing files and that only you can write to "
+            f"(exit {UNPACK_EXIT})\n")
+
+
+def hardened(noexec: Path, home: str | None = "mode=0700", extra: str = "") -> str:
+    """Mount-namespace setup (tool.root_command) of a CIS-hardened host: `noexec` a real noexec
+    tmpfs, /tmp itself (the machine's, bound into the root) remounted noexec, /root a tmpfs of
+    its own with the options `home` (none when None: no trace in the cached root); then
+    `extra`."""
+    tmp = Path(tempfile.gettempdir()).resolve()
+    home_mount = "" if home is None else f'$MOUNT -t tmpfs -o {home},size=64m tmpfs "$root/root"'
+    return f"""
+$MOUNT -t tmpfs -o noexec,size=16m tmpfs "$root{noexec}"
+$MOUNT -o remount,bind,noexec "$root{tmp}"
+{home_mount}
+{extra}
+"""
