@@ -170,10 +170,11 @@ def test_refusal(tool: Tool, clean_neo4j: Any, reports: Reports) -> None:
 
 
 def test_statement_failure(tool: Tool, clean_neo4j: Any, reports: Reports) -> None:
-    """apply on duplicate ComputeNode ids: the constraint's CREATE fails; its case is a
-    failure with the statement and the server's code and message, the four not sent are
-    errors, one ::error carries the server's words; exit 1."""
-    cypher(clean_neo4j, "CREATE (:ComputeNode {node_id: 1}), (:ComputeNode {node_id: 1})")
+    """apply where someone's index holds compute_pk's label and property (no duplicates, so
+    the preflight passes): the constraint's CREATE fails on the server; its case is a failure
+    with the statement and the server's code and message, the four not sent are errors, one
+    ::error carries the server's words; exit 1."""
+    cypher(clean_neo4j, "CREATE INDEX theirs FOR (c:ComputeNode) ON (c.node_id)")
     rep = go(tool, clean_neo4j, reports, "apply")
     r = rep.run
     assert r.code == 1, r.stdout + r.stderr
