@@ -1,5 +1,5 @@
 """The duplicate count's text, and how its rows become a finding (pure: no server here; the
-server's own judgement is compared in tests/integration/test_preflight.py)."""
+server's own judgement is compared in tests/integration/test_preflight_server.py)."""
 
 from __future__ import annotations
 

@@ -144,3 +144,11 @@ def test_the_test_bed_reads_its_environment_when_asked(monkeypatch: pytest.Monke
     assert "-Xmx321m" in launch.jvm_args([], Path("/launcher"))
     monkeypatch.delenv("NEO4J_TESTBED_HEAP")
     assert f"-Xmx{launch.DEFAULT_HEAP}" in launch.jvm_args([], Path("/launcher"))
+
+
+def test_every_test_file_has_a_basename_of_its_own() -> None:
+    """Two test files of one name (unit and integration) stop the whole suite at collection:
+    the test directories are no packages, so pytest imports each file by its basename."""
+    tests = Path(__file__).resolve().parents[1]
+    names = [path.name for path in tests.rglob("test_*.py")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
