@@ -444,7 +444,9 @@ class Connection:
                 f"the duplicate check of {obj.name} did not finish within --timeout "
                 f"({self._settings.timeout:g} s); nothing was created",
                 hint=f"raise --timeout: it reads every {target.describe()}",
-                code=exc.code) from None
+                code=exc.code, error_class=errors.TIMEOUT, gql_status=exc.gql_status,
+                gql_status_description=exc.gql_status_description,
+                driver_message=exc.driver_message) from None
 
     def await_online(self, names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
         """Poll until every named index is ONLINE, logging the ones still populating; return

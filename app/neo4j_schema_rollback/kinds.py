@@ -38,6 +38,12 @@ class Kind(StrEnum):
         return SPECS[self].noun == "CONSTRAINT"
 
     @property
+    def requires_unique(self) -> bool:
+        """Whether the data must hold no duplicates (a key constraint is unique too);
+        existence and property-type constraints require none."""
+        return self in (Kind.UNIQUENESS_CONSTRAINT, Kind.KEY_CONSTRAINT)
+
+    @property
     def spec(self) -> KindSpec:
         return SPECS[self]
 
@@ -149,18 +155,32 @@ class KindSpec:
 
 # -- option checks: each returns the canonical value or raises OptionError --------------------
 
+def _shown(value: Any) -> str:
+    """The value as the error line shows it: its repr, cut so that one line stays short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def _boolean(value: Any) -> Value:
     if not isinstance(value, bool):
-        raise OptionError(f"{value!r} is not true or false")
+        raise OptionError(f"{_shown(value)} is not true or false")
     return value
+
+
+def _finite(v: Any) -> bool:
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:  # TOML integers are unbounded: one of 400 digits is no float
+        return False
 
 
 def _bounds(size: int) -> Callable[[Any], Value]:
     def check(value: Any) -> Value:
-        if (not isinstance(value, list | tuple) or len(value) != size or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-                for v in value)):
-            raise OptionError(f"{value!r} is not a list of {size} finite numbers")
+        if (not isinstance(value, list | tuple) or len(value) != size
+                or not all(_finite(v) for v in value)):
+            raise OptionError(f"{_shown(value)} is not a list of {size} finite numbers")
         return tuple(float(v) for v in value)
     return check
 
@@ -172,7 +192,7 @@ _ANALYZER = r"[A-Za-z0-9_-]{1,64}"
 def _analyzer(value: Any) -> Value:
     # Written into a string literal: letters, digits, '_' and '-' are every analyzer's name.
     if not isinstance(value, str) or not re.fullmatch(_ANALYZER, value):
-        raise OptionError(f"{value!r} is not an analyzer name (letters, digits, '_', '-')")
+        raise OptionError(f"{_shown(value)} is not an analyzer name (letters, digits, '_', '-')")
     return value
 
 
@@ -182,7 +202,7 @@ MAX_DIMENSIONS = 4096  # the largest the Community servers here accept
 def _dimensions(value: Any) -> Value:
     if not isinstance(value, int) or isinstance(value, bool) or not (
             1 <= value <= MAX_DIMENSIONS):
-        raise OptionError(f"{value!r} is not a whole number from 1 to {MAX_DIMENSIONS}")
+        raise OptionError(f"{_shown(value)} is not a whole number from 1 to {MAX_DIMENSIONS}")
     return value
 
 
@@ -192,7 +212,7 @@ SIMILARITY_FUNCTIONS = ("cosine", "euclidean")
 def _similarity(value: Any) -> Value:
     # The servers report it upper-case (COSINE); tables and Cypher take either.
     if not isinstance(value, str) or value.lower() not in SIMILARITY_FUNCTIONS:
-        raise OptionError(f"{value!r} is not one of {', '.join(SIMILARITY_FUNCTIONS)}")
+        raise OptionError(f"{_shown(value)} is not one of {', '.join(SIMILARITY_FUNCTIONS)}")
     return value.lower()
 
 
@@ -205,7 +225,7 @@ def _property_type(value: Any) -> Value:
     # Written bare into the statement: only a known type name may pass.
     text = " ".join(value.upper().split()) if isinstance(value, str) else None
     if text not in PROPERTY_TYPES:
-        raise OptionError(f"{value!r} is not one of {', '.join(_SIMPLE_TYPES)} or "
+        raise OptionError(f"{_shown(value)} is not one of {', '.join(_SIMPLE_TYPES)} or "
                           "LIST<T NOT NULL> of one of them")
     return text
 

@@ -96,10 +96,11 @@ def plan_apply(
 
 
 def to_preflight(steps: Sequence[Step]) -> list[SchemaObject]:
-    """The uniqueness constraints a run would create: the ones whose data are checked first."""
+    """The uniqueness (and key) constraints a run would create: the ones whose data are
+    checked first."""
     return [step.obj for step in steps
             if step.decision is Decision.SEND and step.action == "create"
-            and step.obj.kind.is_constraint]
+            and step.obj.kind.requires_unique]
 
 
 def refuse_duplicates(steps: Sequence[Step], findings: Mapping[str, Finding]) -> list[Step]:

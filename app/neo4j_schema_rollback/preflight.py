@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .dialect import quote_identifier
-from .table import Kind, SchemaObject
+from .table import SchemaObject
 
 Entity = Literal["NODE", "RELATIONSHIP"]
 MAX_EXAMPLES = 3
@@ -45,8 +45,7 @@ class Uniqueness:
 def uniqueness_of(obj: SchemaObject) -> Uniqueness | None:
     """The uniqueness a table object requires, or None when it is no uniqueness constraint."""
     d = obj.definition
-    # A key constraint is unique too (Enterprise); existence and type constraints are not.
-    if d.kind not in (Kind.UNIQUENESS_CONSTRAINT, Kind.KEY_CONSTRAINT):
+    if not d.kind.requires_unique:
         return None
     entity: Entity = "RELATIONSHIP" if d.entity == "RELATIONSHIP" else "NODE"
     return Uniqueness(entity, d.label, d.properties)
@@ -183,7 +182,8 @@ def example_value(value: Any) -> Any:
         return value if math.isfinite(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, str):
         return value if len(value) <= _EXAMPLE_CHARS else value[:_EXAMPLE_CHARS] + "…"
-    if isinstance(value, list | tuple) and not type(value).__name__.endswith("Point"):
+    # Exactly list or tuple: the driver's Duration and Point are tuple subclasses, shown as text.
+    if type(value) in (list, tuple):
         return [example_value(item) for item in value]
     return example_value(str(value))
 

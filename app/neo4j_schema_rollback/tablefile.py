@@ -41,6 +41,9 @@ def read_table(path: str, source: str = "--table") -> Table:
     except tomllib.TOMLDecodeError as exc:
         # The parser's message carries the line and column: "... (at line 3, column 9)".
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    except ValueError:  # int() refuses more than 4300 digits (CPython's limit)
+        raise UsageError(f"{path}: not a table file: an integer has more than 4300 digits") \
+            from None
     try:
         return parse_table(data)
     except TableError as exc:

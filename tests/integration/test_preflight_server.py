@@ -271,6 +271,8 @@ def test_a_count_that_outlives_the_timeout_stops_before_any_create(
     assert not r.table_statements("applied")
     [check] = [e for e in r.statements if e["action"] == "preflight"]
     assert check["outcome"] == "failed"
+    [error] = r.of("error")
+    assert (error["error_class"], error["exit_code"]) == ("timeout", 1)
     assert r.stderr == ("neo4j-schema-rollback: error: the duplicate check of compute_pk did not "
                         "finish within --timeout (1 s); nothing was created — raise "
                         "--timeout: it reads every (:ComputeNode {node_id})\n")

@@ -1,5 +1,7 @@
 """Planning: absent / same / different / equivalent-under-another-name, for apply and rollback."""
 
+import pytest
+
 from neo4j_schema_rollback.catalog import Catalog, LiveObject
 from neo4j_schema_rollback.dialect import DIALECT_5
 from neo4j_schema_rollback.plan import (
@@ -12,7 +14,7 @@ from neo4j_schema_rollback.plan import (
     to_preflight,
 )
 from neo4j_schema_rollback.preflight import Finding, Uniqueness
-from neo4j_schema_rollback.table import QMTL_DAGMANAGER, Definition, Kind
+from neo4j_schema_rollback.table import QMTL_DAGMANAGER, Definition, Kind, SchemaObject
 
 TABLE = QMTL_DAGMANAGER
 
@@ -211,3 +213,12 @@ def test_no_finding_changes_nothing() -> None:
     """Without findings the plan is the same plan."""
     steps = plan_apply(TABLE.objects, EMPTY, DIALECT_5)
     assert refuse_duplicates(steps, {}) == steps
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_the_preflight_counts_uniqueness_and_key_constraints_only(kind: Kind) -> None:
+    """Existence and property-type constraints and every index require no unique data."""
+    obj = SchemaObject(1, "x", Definition(kind, ("L",), ("p",)))
+    steps = plan_apply([obj], EMPTY, DIALECT_5)
+    wanted = kind in (Kind.UNIQUENESS_CONSTRAINT, Kind.KEY_CONSTRAINT)
+    assert [o.name for o in to_preflight(steps)] == (["x"] if wanted else [])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from neo4j.time import Duration
 
 from neo4j_schema_rollback.dialect import quote_identifier
 from neo4j_schema_rollback.preflight import (
@@ -149,9 +150,11 @@ def test_count_sends_the_rendered_query_once() -> None:
     ("a", "a"), (1, 1), (1.5, 1.5), (-0.0, -0.0), (True, True),
     (math.nan, "NaN"), (math.inf, "Infinity"), (-math.inf, "-Infinity"),
     ("x" * 81, "x" * 80 + "…"), ([1.0, math.nan], [1.0, "NaN"]),
+    (Duration(months=1, days=2, seconds=3), "P1M2DT3S"),
 ])
 def test_example_values_are_json(value: object, shown: object) -> None:
-    """Examples stay JSON: NaN and infinities as text, long strings cut."""
+    """Examples stay JSON: NaN and infinities as text, long strings cut, a duration (a tuple to
+    the driver) as its text."""
     result = example_value(value)
     assert result == shown or (isinstance(result, float) and math.copysign(1, result) == -1)
 

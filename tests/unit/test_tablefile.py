@@ -147,6 +147,7 @@ def test_vector_options_are_checked(tmp_path: Path, options: str, message: str) 
     ("point_index", "{ cartesian_min = [1.0] }", "is not a list of 2 finite numbers"),
     ("point_index", "{ cartesian_3d_max = [1.0, 2.0, inf] }", "3 finite numbers"),
     ("point_index", "{ wgs_84_min = [true, 1.0] }", "2 finite numbers"),
+    ("point_index", "{ cartesian_max = [1%s, 1.0] }" % ("0" * 400), "…"),
     ("property_type_constraint", "{ property_type = \"INTEGER; DROP\" }", "is not one of"),
 ])
 def test_options_of_the_wrong_type_or_range(tmp_path: Path, kind: str, options: str,
@@ -156,6 +157,12 @@ def test_options_of_the_wrong_type_or_range(tmp_path: Path, kind: str, options: 
                                                         if kind == "fulltext_index" else
                                                         'label = "C"')
     assert message in refusal(tmp_path, f"{text}options = {options}\n")
+
+
+def test_an_integer_beyond_cpythons_limit_is_a_bad_file(tmp_path: Path) -> None:
+    """An integer of more than 4300 digits, which int() refuses: one line, exit 2."""
+    text = VECTOR + "options = { dimensions = 1%s }\n" % ("0" * 5000)
+    assert refusal(tmp_path, text) == "not a table file: an integer has more than 4300 digits"
 
 
 def test_an_unreadable_or_missing_file(tmp_path: Path) -> None:
