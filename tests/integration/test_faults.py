@@ -121,15 +121,29 @@ def test_server_killed_mid_rollback_then_restarted(tool: Tool, clean_fault_serve
 
 def test_duplicates_under_a_new_constraint_are_a_data_conflict(tool: Tool,
                                                              clean_neo4j: Any) -> None:
-    """Two nodes with the same key: the server refuses the uniqueness constraint; the failed
-    statement and the error event say data_conflict, with the server's own codes (GQLSTATUS from
-    5.26 on, never on 4.4)."""
+    """Two nodes with the same key written after the preflight counted none, as the CREATE
+    goes out (the race the preflight cannot close): the server refuses the uniqueness
+    constraint; the failed statement and the error event say data_conflict, with the server's
+    own codes (GQLSTATUS from 5.26 on, never on 4.4); exit 1."""
     auth = (clean_neo4j.username, clean_neo4j.password)
-    with neo4j.GraphDatabase.driver(clean_neo4j.uri, auth=auth) as driver:
-        driver.execute_query("CREATE (:ComputeNode {node_id: 'n1'}), "
-                             "(:ComputeNode {node_id: 'n1'})")
-    r = tool.run("apply", "--to", "1", env=env_for(clean_neo4j), secrets=(clean_neo4j.password,))
-    assert r.code == 1
+    written = False
+
+    def write_duplicates(chunk: bytes) -> bool:
+        nonlocal written
+        if not written and b"CREATE CONSTRAINT" in chunk:
+            written = True  # before the chunk is passed on: the server sees the nodes first
+            with neo4j.GraphDatabase.driver(clean_neo4j.uri, auth=auth) as driver:
+                driver.execute_query("CREATE (:ComputeNode {node_id: 'n1'}), "
+                                     "(:ComputeNode {node_id: 'n1'})")
+        return False
+
+    with Forwarder(clean_neo4j.port, cut=write_duplicates) as forwarder:
+        r = tool.run("apply", "--to", "1", env={**env_for(clean_neo4j), "NEO4J_URI": forwarder.uri},
+                     secrets=(clean_neo4j.password,))
+    assert written
+    assert r.code == 1, r.stdout + r.stderr
+    [check] = [e for e in r.statements if e["action"] == "preflight"]
+    assert check["outcome"] == "applied"
     [failed] = r.table_statements("failed")
     [error] = r.of("error")
     assert failed["object"] == "compute_pk"
