@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ["", "apply", "rollback", "status", "statements"]
+COMMANDS = ["", "apply", "rollback", "status", "statements", "check-table"]
 
 
 def help_text(command: str, columns: int = 100) -> str:
