@@ -261,5 +261,5 @@ def test_the_termination_message_of_a_failed_init_job(arch: str, container_name:
     assert message.decode() == (
         "neo4j-schema-rollback apply: connection_error (exit code 3)\n"
         f"statements: {counts}\n"
-        f"first error: {error['message']}\n"
+        f"first error: {error['message']} [{error['error_class']}]\n"
         f"run id: {r.events[0]['run_id']}\n")
