@@ -5,7 +5,9 @@ Upstream, the bootloader makes its `_MEIxxxxxx` directory in the first of $TMPDI
 /tmp, /var/tmp and /usr/tmp where `mkdtemp` succeeds, whether or not files there may be
 executed: on a host whose /tmp is mounted noexec (CIS-hardened hosts) the loader then refuses
 libpython and the run ends with exit 127 and the loader's words. In the patched copy
-(bootloader/src/pyi_utils_posix.c of the pinned sdist), the parent process tries, in order:
+(bootloader/src/pyi_utils_posix.c of the pinned sdist), the parent process first tries the
+per-user unpack cache (bootloader_cache.py); without one it unpacks per start and tries, in
+order:
 
 1. $TMPDIR, or /tmp when TMPDIR is unset or empty;
 2. $XDG_RUNTIME_DIR;
@@ -31,6 +33,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bootloader_cache
 from driver_patches import Patch, patched_source
 
 FILE = "bootloader/src/pyi_utils_posix.c"
@@ -48,7 +51,7 @@ INCLUDES = Patch(
 #if defined(__linux__) && !defined(ST_NOEXEC)
     #define ST_NOEXEC 8 /* glibc names Linux's flag only with _GNU_SOURCE */
 #endif
-""",
+""" + bootloader_cache.INCLUDES,
 )
 
 _HELPERS = f'''/* {MARKER}: why `dir` is no place to make the application's directory in, or NULL
@@ -203,7 +206,7 @@ _nsr_create_application_directory(struct PYI_CONTEXT *pyi_ctx)
 HELPERS = Patch(
     module=FILE,
     original="int\npyi_create_temporary_application_directory(struct PYI_CONTEXT *pyi_ctx)\n{\n",
-    replacement=_HELPERS
+    replacement=_HELPERS + bootloader_cache.CODE
     + "int\npyi_create_temporary_application_directory(struct PYI_CONTEXT *pyi_ctx)\n{\n",
 )
 
@@ -248,19 +251,21 @@ SEARCH = Patch(
     (void)candidate_env_vars;
     (void)candidate_tmp_dirs;
     (void)i;
-    return _nsr_create_application_directory(pyi_ctx);
-}}
+''' + bootloader_cache.USE_CACHE_FIRST + '''    return _nsr_create_application_directory(pyi_ctx);
+}
 ''',
 )
 
-PATCHES = (INCLUDES, HELPERS, SEARCH)
+PATCHES = (INCLUDES, HELPERS, SEARCH, *bootloader_cache.PATCHES)
+FILES = tuple(dict.fromkeys(patch.module for patch in PATCHES))
 
 
 def patch_tree(root: Path) -> None:
     """Patch the unpacked sdist at `root` in place; PatchError when its text has changed."""
-    path = root / FILE
-    source = path.read_text(encoding="utf-8")
-    path.write_text(patched_source(FILE, source, PATCHES), encoding="utf-8")
+    for name in FILES:
+        path = root / name
+        source = path.read_text(encoding="utf-8")
+        path.write_text(patched_source(name, source, PATCHES), encoding="utf-8")
 
 
 if __name__ == "__main__":

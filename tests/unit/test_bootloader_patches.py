@@ -19,6 +19,7 @@ from patched import spec_module
 
 ROOT = Path(__file__).resolve().parents[2]
 bootloader_patches = spec_module("bootloader_patches")
+bootloader_cache = spec_module("bootloader_cache")
 driver_patches = spec_module("driver_patches")
 
 
@@ -38,20 +39,53 @@ def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / f"pyinstaller-{version}"
 
 
+def _patched(sdist: Path) -> dict[str, str]:
+    """Each patched file's text, every upstream text checked to occur exactly once."""
+    texts = {}
+    for name in bootloader_patches.FILES:
+        source = (sdist / name).read_text(encoding="utf-8")
+        for patch in bootloader_patches.PATCHES:
+            if patch.module == name:
+                assert source.count(patch.original) == 1, patch.original[:60]
+        texts[name] = driver_patches.patched_source(name, source, bootloader_patches.PATCHES)
+    return texts
+
+
 def test_each_upstream_text_occurs_once_and_is_replaced(sdist: Path) -> None:
     """The upstream search over $TMPDIR, $TEMP, $TMP, /tmp, /var/tmp and /usr/tmp is gone; the
-    patched function tries the documented candidates and exits 73 when none will do."""
-    source = (sdist / bootloader_patches.FILE).read_text(encoding="utf-8")
-    for patch in bootloader_patches.PATCHES:
-        assert source.count(patch.original) == 1, patch.original[:60]
-    patched = driver_patches.patched_source(bootloader_patches.FILE, source,
-                                            bootloader_patches.PATCHES)
+    patched function tries the unpack cache, then the documented candidates, and exits 73
+    when none will do."""
+    assert bootloader_patches.FILES == (bootloader_patches.FILE, bootloader_cache.MAIN,
+                                        bootloader_cache.SECURITY)
+    patched = _patched(sdist)[bootloader_patches.FILE]
     assert "Check the standard temporary directory paths" not in patched
-    assert "return _nsr_create_application_directory(pyi_ctx);" in patched
+    assert ("    if (_nsr_use_cache(pyi_ctx) == 0) {\n        return 0;\n    }\n"
+            "    return _nsr_create_application_directory(pyi_ctx);") in patched
     assert re.search(r'labels\[4\] = \{"TMPDIR", "XDG_RUNTIME_DIR", "the binary\'s directory",'
                      r'\s+"HOME/.cache"\}', patched)
     assert "exit(73);" in patched
     assert "ST_NOEXEC" in patched and "PROT_EXEC" in patched
+
+
+def test_the_cache_patch_reaches_every_step_of_the_parent_and_the_child(sdist: Path) -> None:
+    """The parent execs the application when the cache is warm, skips extraction and removal
+    when a first run fills it, syncs while the application runs; the child accepts the cache's
+    directory names (a digest, a staging directory) outside privileged mode only."""
+    patched = _patched(sdist)
+    main = patched[bootloader_cache.MAIN]
+    assert "return pyi_nsr_exec_application(pyi_ctx);" in main
+    assert ("if (!pyi_nsr_unpack_cache_filling() && "
+            "pyi_launch_extract_files_from_archive(pyi_ctx) < 0)") in main
+    assert "pyi_nsr_finish_fill();\n    } else if (pyi_main_onefile_parent_cleanup" in main
+    utils = patched[bootloader_patches.FILE]
+    assert "_nsr_sync_fill(); /*" in utils and utils.index("_nsr_sync_fill();") < utils.index(
+        "wait_rc = waitpid(child_pid, &rc, 0);")
+    assert utils.count(bootloader_cache.KEY_PLACEHOLDER.decode()) == 1
+    for variable in (bootloader_cache.CACHE_DIR_VARIABLE, bootloader_cache.NO_CACHE_VARIABLE,
+                     "XDG_CACHE_HOME"):
+        assert f'pyi_getenv("{variable}")' in utils
+    security = patched[bootloader_cache.SECURITY]
+    assert "if (!pyi_ctx->has_elevated_privileges\n        && ((name_len == 64" in security
 
 
 def test_a_changed_bootloader_fails_the_build(sdist: Path) -> None:
@@ -79,3 +113,4 @@ def test_the_patched_bootloader_builds_with_static_zlib(sdist: Path) -> None:
     needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+)\]", dynamic)
     assert needed and set(needed) <= {"libc.so.6", "libdl.so.2", "libpthread.so.0", "libm.so.6"}
     assert b"no directory to unpack into" in run.read_bytes()
+    assert run.read_bytes().count(bootloader_cache.KEY_PLACEHOLDER) == 1
