@@ -23,7 +23,7 @@ built the binary, so two builds never share files). The rules:
   binary's name whose marker does not match is replaced; one owned by someone else, or a
   symlink, is never used and never touched.
 * A staging directory left by a killed run is removed by the next run that fills the cache
-  (its lock, held while unpacking, is free); after a fill, only the NSR_KEEP most recently used
+  (its lock file `.unpack-XXXXXX.lock` beside it, held until the run ends, is free); after a fill, only the NSR_KEEP most recently used
   subdirectories are kept (a warm start marks its subdirectory used).
 * With NEO4J_SCHEMA_ROLLBACK_NO_CACHE set (non-empty), in a privileged (setuid) process, when
   no cache directory can be made or trusted (no or read-only HOME), when the disk has too
@@ -286,8 +286,8 @@ _nsr_room_for_archive(const struct PYI_CONTEXT *pyi_ctx, const char *dir)
         && (unsigned long long)vfs.f_bavail * vfs.f_frsize >= needed;
 }}
 
-/* Whether the staging directory `dir` was left by a run that is gone: its lock file, held
- * while unpacking, can be taken (or was never made, long ago). */
+/* Whether the staging directory `dir` was left by a run that is gone: its lock file beside
+ * it, held by that run until the end, can be taken (or was never made, long ago). */
 static int
 _nsr_staging_abandoned(const char *dir)
 {{
@@ -296,7 +296,7 @@ _nsr_staging_abandoned(const char *dir)
     int fd;
     int free_lock;
 
-    if (snprintf(path, PYI_PATH_MAX, "%s/.lock", dir) >= PYI_PATH_MAX) {{
+    if (snprintf(path, PYI_PATH_MAX, "%s.lock", dir) >= PYI_PATH_MAX) {{
         return 0;
     }}
     fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -337,6 +337,10 @@ _nsr_prune(const char *root, const char *keep)
         if (strncmp(entry->d_name, ".unpack-", 8) == 0) {{
             if (_nsr_staging_abandoned(path)) {{
                 pyi_recursive_rmdir(path);
+                if (strlen(path) + 5 < PYI_PATH_MAX) {{
+                    strcat(path, ".lock");
+                    unlink(path);
+                }}
             }}
         }} else if (strncmp(entry->d_name, ".replaced-", 10) == 0) {{
             pyi_recursive_rmdir(path);
@@ -431,7 +435,7 @@ _nsr_stage(struct PYI_CONTEXT *pyi_ctx, const char *root, const char *final,
         || mkdtemp(_nsr_staging) == NULL) {{
         return -1;
     }}
-    ok = snprintf(lock, PYI_PATH_MAX, "%s/.lock", _nsr_staging) < PYI_PATH_MAX;
+    ok = snprintf(lock, PYI_PATH_MAX, "%s.lock", _nsr_staging) < PYI_PATH_MAX;
     if (ok) {{
         _nsr_lock_fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         ok = _nsr_lock_fd >= 0 && flock(_nsr_lock_fd, LOCK_EX | LOCK_NB) == 0;
@@ -444,6 +448,7 @@ _nsr_stage(struct PYI_CONTEXT *pyi_ctx, const char *root, const char *final,
     if (!ok) {{
         pyi_recursive_rmdir(_nsr_staging);
         if (_nsr_lock_fd >= 0) {{
+            unlink(lock);
             close(_nsr_lock_fd);
             _nsr_lock_fd = -1;
         }}
@@ -458,19 +463,17 @@ _nsr_stage(struct PYI_CONTEXT *pyi_ctx, const char *root, const char *final,
 }}
 
 /* In the parent while the application runs: every unpacked file and directory to disk, then
- * the marker. (The lock goes first: a pruner leaves a young staging directory without one.) */
+ * the marker. */
 static void
 _nsr_sync_fill(void)
 {{
-    char lock[PYI_PATH_MAX];
     int dir_fd;
 
     if (!_nsr_filling) {{
         return;
     }}
     _nsr_fill_synced = _nsr_fsync_tree(_nsr_staging) == 0
-        && snprintf(lock, PYI_PATH_MAX, "%s/.lock", _nsr_staging) < PYI_PATH_MAX
-        && unlink(lock) == 0 && _nsr_write_marker(_nsr_staging, _nsr_digest) == 0;
+        && _nsr_write_marker(_nsr_staging, _nsr_digest) == 0;
     dir_fd = open(_nsr_staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0 || fsync(dir_fd) != 0) {{
         _nsr_fill_synced = 0;
@@ -486,11 +489,16 @@ _nsr_sync_fill(void)
 void
 pyi_nsr_finish_fill(void)
 {{
+    char lock[PYI_PATH_MAX];
+
     if (_nsr_fill_synced
         && _nsr_publish(_nsr_root, _nsr_staging, _nsr_final, _nsr_digest) == 0) {{
         _nsr_prune(_nsr_root, _nsr_digest);
     }} else {{
         pyi_recursive_rmdir(_nsr_staging);
+    }}
+    if (snprintf(lock, PYI_PATH_MAX, "%s.lock", _nsr_staging) < PYI_PATH_MAX) {{
+        unlink(lock);
     }}
     close(_nsr_lock_fd);
     _nsr_lock_fd = -1;
