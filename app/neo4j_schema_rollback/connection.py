@@ -427,9 +427,10 @@ class Connection:
         return self.query(step.cypher, action=step.action, obj=step.obj, judged=True,
                           retry=_retry_schema_race).outcome
 
-    def duplicates(self, obj: SchemaObject, *, indexed: bool) -> Finding | None:
+    def duplicates(self, obj: SchemaObject, *, indexed: bool, stopped: str) -> Finding | None:
         """Count the values a uniqueness constraint's data hold twice (one logged statement,
-        action `preflight`, bounded by --timeout); `indexed`: an index on its properties."""
+        action `preflight`, bounded by --timeout); `indexed`: an index on its properties;
+        `stopped`: what a timeout leaves undone, for its message."""
         from .preflight import count, uniqueness_of
 
         target = uniqueness_of(obj)
@@ -442,7 +443,7 @@ class Connection:
                 raise
             raise StatementFailed(
                 f"the duplicate check of {obj.name} did not finish within --timeout "
-                f"({self._settings.timeout:g} s); nothing was created",
+                f"({self._settings.timeout:g} s); {stopped}",
                 hint=f"raise --timeout: it reads every {target.describe()}",
                 code=exc.code, error_class=errors.TIMEOUT, gql_status=exc.gql_status,
                 gql_status_description=exc.gql_status_description,

@@ -254,7 +254,8 @@ def test_a_present_constraint_is_never_counted(run: Any, clean_neo4j: Any) -> No
 
 def test_a_count_that_outlives_the_timeout_stops_before_any_create(
         run: Any, clean_neo4j: Any) -> None:
-    """A preflight beyond --timeout fails the run before any CREATE: exit 1, a clear line."""
+    """A preflight beyond --timeout fails the run before any CREATE: exit 1, a clear line
+    (status's says it reported nothing)."""
     # List values take the exact key's slow path: 100,000 of them take the count well beyond
     # the 1 s on every line (the server looks at its timeouts every 2 s; the tool stops waiting
     # 2 s after --timeout), while connecting and reading the catalog take well under 1 s.
@@ -272,6 +273,12 @@ def test_a_count_that_outlives_the_timeout_stops_before_any_create(
                         "--timeout: it reads every (:ComputeNode {node_id})\n")
     assert r.end["not_done"] == []
     assert names(clean_neo4j) == set()
+    status = run("status", "--timeout", "1")
+    assert status.code == 1
+    assert not status.of("object")
+    assert status.stderr == ("neo4j-schema-rollback: error: the duplicate check of compute_pk "
+                             "did not finish within --timeout (1 s); no object was reported — "
+                             "raise --timeout: it reads every (:ComputeNode {node_id})\n")
 
 
 def test_an_index_on_the_property_gives_the_indexed_count(run: Any, clean_neo4j: Any) -> None:
