@@ -450,8 +450,8 @@ class Connection:
                 driver_message=exc.driver_message) from None
 
     def await_online(self, names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
-        """Poll until every named index is ONLINE, logging the ones still populating; return
-        the FAILED ones, raise on timeout."""
+        """Poll until no named index is still populating, logging the ones that are; return
+        the FAILED ones (at the deadline: those FAILED by then), raise on timeout."""
         deadline = time.monotonic() + timeout
         delay = 0.05
         while True:
@@ -460,7 +460,9 @@ class Connection:
                               parameters={"names": list(names)}).records
             failed = [row for row in rows if row.get("state") == "FAILED"]
             waiting = [row for row in rows if row.get("state") not in ("ONLINE", "FAILED")]
-            if failed or not waiting:
+            # Waiting on past a first FAILED one names every index that fails, not only those
+            # that failed first.
+            if not waiting or (failed and time.monotonic() >= deadline):
                 return failed
             for row in waiting:
                 self._run.emit(events.INDEX_PROGRESS, object=row["name"], state=row["state"],
