@@ -114,7 +114,7 @@ def test_generated_tables_apply_and_roll_back_through_the_tool(
 
     # Fewer examples than above: each is two whole runs of the tool (the binary's start in its
     # root included), about a second each.
-    @settings(max_examples=6, deadline=None, database=None,
+    @settings(max_examples=10, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
     @given(_table())
     def check(table: Table) -> None:
