@@ -111,7 +111,8 @@ def apply(run: Run, *, to: int | None = None, dry_run: bool = False,
     # Every check before the first CREATE: a refusal never follows a half-applied run.
     catalog = db.read_catalog()
     steps = plan_apply(wanted, catalog, run.server.dialect)
-    findings = preflight(db, steps, catalog)
+    findings = preflight(db, steps, catalog,
+                         stopped="nothing was planned" if dry_run else "nothing was created")
     steps = refuse_duplicates(steps, findings)
     run_steps(steps, run.sink(dry_run), stop=run.stop,
               progress=None if dry_run else run.progress)
@@ -183,7 +184,7 @@ def status(run: Run, *, to: int | None = None, expect: Expect | None = None) -> 
 
     catalog = db.read_catalog()
     findings = preflight(db, plan_apply(table.up_to(target), catalog, run.server.dialect),
-                         catalog)
+                         catalog, stopped="no object was reported")
     return report(run, catalog, table.objects, good, findings)
 
 
@@ -201,10 +202,13 @@ def report(run: Run, catalog: Catalog, objects: Sequence[SchemaObject],
     return ExitCode.OK if ok else ExitCode.REFUSED
 
 
-def preflight(db: Database, steps: Sequence[Step], catalog: Catalog) -> dict[str, Finding]:
-    """The duplicates of each uniqueness constraint the steps would create, by object name."""
+def preflight(db: Database, steps: Sequence[Step], catalog: Catalog, *,
+              stopped: str) -> dict[str, Finding]:
+    """The duplicates of each uniqueness constraint the steps would create, by object name
+    (`stopped`: what a count beyond --timeout leaves undone, in its message)."""
     return {obj.name: found for obj in to_preflight(steps)
-            if (found := db.duplicates(obj, indexed=indexed(catalog, obj))) is not None}
+            if (found := db.duplicates(obj, indexed=indexed(catalog, obj),
+                                       stopped=stopped)) is not None}
 
 
 def indexed(catalog: Catalog, obj: SchemaObject) -> bool:

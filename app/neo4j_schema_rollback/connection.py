@@ -427,9 +427,10 @@ class Connection:
         return self.query(step.cypher, action=step.action, obj=step.obj, judged=True,
                           retry=_retry_schema_race).outcome
 
-    def duplicates(self, obj: SchemaObject, *, indexed: bool) -> Finding | None:
+    def duplicates(self, obj: SchemaObject, *, indexed: bool, stopped: str) -> Finding | None:
         """Count the values a uniqueness constraint's data hold twice (one logged statement,
-        action `preflight`, bounded by --timeout); `indexed`: an index on its properties."""
+        action `preflight`, bounded by --timeout); `indexed`: an index on its properties;
+        `stopped`: what a timeout leaves undone, for its message."""
         from .preflight import count, uniqueness_of
 
         target = uniqueness_of(obj)
@@ -442,15 +443,15 @@ class Connection:
                 raise
             raise StatementFailed(
                 f"the duplicate check of {obj.name} did not finish within --timeout "
-                f"({self._settings.timeout:g} s); nothing was created",
+                f"({self._settings.timeout:g} s); {stopped}",
                 hint=f"raise --timeout: it reads every {target.describe()}",
                 code=exc.code, error_class=errors.TIMEOUT, gql_status=exc.gql_status,
                 gql_status_description=exc.gql_status_description,
                 driver_message=exc.driver_message) from None
 
     def await_online(self, names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
-        """Poll until every named index is ONLINE, logging the ones still populating; return
-        the FAILED ones, raise on timeout."""
+        """Poll until no named index is still populating, logging the ones that are; return
+        the FAILED ones (at the deadline: those FAILED by then), raise on timeout."""
         deadline = time.monotonic() + timeout
         delay = 0.05
         while True:
@@ -459,7 +460,9 @@ class Connection:
                               parameters={"names": list(names)}).records
             failed = [row for row in rows if row.get("state") == "FAILED"]
             waiting = [row for row in rows if row.get("state") not in ("ONLINE", "FAILED")]
-            if failed or not waiting:
+            # Waiting on past a first FAILED one names every index that fails, not only those
+            # that failed first.
+            if not waiting or (failed and time.monotonic() >= deadline):
                 return failed
             for row in waiting:
                 self._run.emit(events.INDEX_PROGRESS, object=row["name"], state=row["state"],

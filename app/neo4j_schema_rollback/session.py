@@ -66,10 +66,11 @@ if TYPE_CHECKING:  # types only: a Protocol class costs every start, `statements
             """Wait until the named indexes are ONLINE; return the FAILED ones' rows."""
             ...
 
-        def duplicates(self, obj: SchemaObject, *, indexed: bool) -> Finding | None:
+        def duplicates(self, obj: SchemaObject, *, indexed: bool, stopped: str
+                       ) -> Finding | None:
             """The values the data hold more than once for a uniqueness constraint, counted
-            within --timeout (`indexed`: an index on its properties helps); None when there
-            are none."""
+            within --timeout (`indexed`: an index on its properties helps; a timeout's message
+            ends with `stopped`, what the command leaves undone); None when there are none."""
             ...
 
         def close(self) -> None:

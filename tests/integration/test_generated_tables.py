@@ -1,5 +1,6 @@
 """Generated tables (hypothesis) on the real servers: whatever names and options a valid table
-holds, its statements are exactly the ones the server runs, on every line."""
+holds, its statements are exactly the ones the server runs, on every line; and the tool, as the
+module and the portable binary, applies and rolls back such tables whole."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import neo4j
+from db import env_for, names
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_kinds import write_table
+from test_kinds import live_definitions, write_table
+from tool import Tool
 
 from neo4j_schema_rollback import commands
 from neo4j_schema_rollback.catalog import Catalog
@@ -100,3 +103,34 @@ def test_generated_tables_run_on_the_server(clean_neo4j: Any, neo4j_driver: neo4
 
     check()
     assert Entity.NODE  # the module's imports are all used
+
+
+def test_generated_tables_apply_and_roll_back_through_the_tool(
+        tool: Tool, clean_neo4j: Any, neo4j_driver: neo4j.Driver) -> None:
+    """Each generated table, as a file, goes through the tool as a user starts it (the module,
+    the portable binary): apply creates exactly its definitions, rollback drops them all."""
+    version = ServerVersion.parse(clean_neo4j.version)
+    env = env_for(clean_neo4j)
+
+    # Fewer examples than above: each is two whole runs of the tool (the binary's start in its
+    # root included), about a second each.
+    @settings(max_examples=10, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(_table())
+    def check(table: Table) -> None:
+        if lacking(table.objects, version, "community") is not None:
+            return
+        reset_database(neo4j_driver)
+        with tempfile.TemporaryDirectory() as scratch:
+            path = str(write_table(Path(scratch) / "t.toml", table))
+            up = tool.run("apply", "--table", path, env=env, secrets=(clean_neo4j.password,))
+            assert up.code == 0, up.stdout + up.stderr
+            assert up.outcomes() == {o.name: "applied" for o in table.objects}
+            assert live_definitions(clean_neo4j) == {o.name: o.definition
+                                                     for o in table.objects}
+            down = tool.run("rollback", "--table", path, "--yes", env=env,
+                            secrets=(clean_neo4j.password,))
+            assert down.code == 0, down.stdout + down.stderr
+            assert names(clean_neo4j) == set()
+
+    check()

@@ -4,6 +4,7 @@ and the binary."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import neo4j
@@ -11,7 +12,7 @@ import pytest
 from db import cypher, env_for, names
 from tool import Result, Tool
 
-from neo4j_schema_rollback.preflight import Uniqueness, count
+from neo4j_schema_rollback.preflight import Finding, Uniqueness, count
 from testbed.db import reset_database
 
 # Data whose judgement by the server surprised Cypher's grouping, or might: per case the nodes
@@ -68,52 +69,68 @@ COMPOSITE = {
 }
 
 
-def _server_accepts(driver: neo4j.Driver, require: str) -> bool:
+Send = Callable[[str], list[dict[str, Any]]]
+
+
+def _sender(driver: neo4j.Driver, prefix: str = "") -> Send:
+    def send(query: str) -> list[dict[str, Any]]:
+        records, _, _ = driver.execute_query(prefix + query)
+        return [record.data() for record in records]
+
+    return send
+
+
+def _server_accepts(driver: neo4j.Driver, constraint: str) -> bool:
     try:
-        driver.execute_query(f"CREATE CONSTRAINT k FOR (n:L) REQUIRE {require} IS UNIQUE")
+        driver.execute_query(constraint)
     except neo4j.exceptions.Neo4jError as exc:
         assert exc.code == "Neo.DatabaseError.Schema.ConstraintCreationFailed", exc
         return False
     return True
 
 
-def _judged(driver: neo4j.Driver, target: Uniqueness, require: str,
-            cases: dict[str, str]) -> dict[str, tuple[bool, bool]]:
-    """Per case: (the server accepts the constraint, the preflight finds no duplicate), the
-    preflight's two forms (one scan; the indexed one) always agreeing with each other."""
-    def send(query: str) -> list[dict[str, Any]]:
-        records, _, _ = driver.execute_query(query)
-        return [record.data() for record in records]
-
+def _judged(driver: neo4j.Driver, send: Send, target: Uniqueness, constraint: str,
+            cases: dict[str, str]) -> dict[str, tuple[bool, bool, Finding | None]]:
+    """Per case: (the server accepts `constraint`, the preflight finds no duplicate, what it
+    found), the preflight's two forms (one scan; the indexed one) through `send` always
+    agreeing with each other."""
     judged = {}
     for name, create in cases.items():
         reset_database(driver)
         driver.execute_query(create)
         found = count(send, target)
         assert count(send, target, indexed=True) == found, name
-        judged[name] = (_server_accepts(driver, require), found is None)
+        judged[name] = (_server_accepts(driver, constraint), found is None, found)
     return judged
+
+
+def _agree(judged: dict[str, tuple[bool, bool, Finding | None]]) -> None:
+    assert {name: accepts for name, (accepts, _, _) in judged.items()} == {
+        name: clean for name, (_, clean, _) in judged.items()}
+
+
+NODE_L_P = "CREATE CONSTRAINT k FOR (n:L) REQUIRE n.p IS UNIQUE"
 
 
 def test_the_count_refuses_exactly_what_the_server_rejects(clean_neo4j: Any,
                                                            neo4j_driver: neo4j.Driver) -> None:
     """For each case the server's own constraint and the preflight agree: a graph the server
     accepts is never refused, one it rejects always is."""
-    judged = _judged(neo4j_driver, Uniqueness("NODE", "L", ("p",)), "n.p", SINGLE)
-    assert {name: accepts for name, (accepts, _) in judged.items()} == {
-        name: clean for name, (_, clean) in judged.items()}
+    judged = _judged(neo4j_driver, _sender(neo4j_driver), Uniqueness("NODE", "L", ("p",)),
+                     NODE_L_P, SINGLE)
+    _agree(judged)
     # the cases are not all alike: both verdicts occur
-    assert {accepts for accepts, _ in judged.values()} == {True, False}
+    assert {accepts for accepts, _, _ in judged.values()} == {True, False}
 
 
 def test_a_composite_count_agrees_with_the_server(clean_neo4j: Any,
                                                   neo4j_driver: neo4j.Driver) -> None:
     """Composite uniqueness (p, q): the same agreement, nodes lacking q included."""
-    judged = _judged(neo4j_driver, Uniqueness("NODE", "L", ("p", "q")), "(n.p, n.q)", COMPOSITE)
-    assert {name: accepts for name, (accepts, _) in judged.items()} == {
-        name: clean for name, (_, clean) in judged.items()}
-    assert judged["one lacks q"] == (True, True)
-    assert judged["pairs equal"] == (False, False)
+    judged = _judged(neo4j_driver, _sender(neo4j_driver), Uniqueness("NODE", "L", ("p", "q")),
+                     "CREATE CONSTRAINT k FOR (n:L) REQUIRE (n.p, n.q) IS UNIQUE", COMPOSITE)
+    _agree(judged)
+    assert judged["one lacks q"][:2] == (True, True)
+    assert judged["pairs equal"][:2] == (False, False)
 
 
 def test_the_cypher_25_language_agrees_too(clean_neo4j: Any, neo4j_driver: neo4j.Driver,
@@ -124,17 +141,8 @@ def test_the_cypher_25_language_agrees_too(clean_neo4j: Any, neo4j_driver: neo4j
         with pytest.raises(neo4j.exceptions.Neo4jError):
             neo4j_driver.execute_query("CYPHER 25 RETURN 1")
         return
-    def send(query: str) -> list[dict[str, Any]]:
-        records, _, _ = neo4j_driver.execute_query("CYPHER 25 " + query)
-        return [record.data() for record in records]
-
-    target = Uniqueness("NODE", "L", ("p",))
-    for name, create in SINGLE.items():
-        reset_database(neo4j_driver)
-        neo4j_driver.execute_query(create)
-        found = count(send, target)
-        assert count(send, target, indexed=True) == found, name
-        assert (found is None) == _server_accepts(neo4j_driver, "n.p"), name
+    _agree(_judged(neo4j_driver, _sender(neo4j_driver, "CYPHER 25 "),
+                   Uniqueness("NODE", "L", ("p",)), NODE_L_P, SINGLE))
 
 
 RELATIONSHIPS = {
@@ -155,25 +163,11 @@ def test_a_relationship_count_agrees_with_the_server(clean_neo4j: Any, neo4j_ser
                 "CREATE CONSTRAINT k FOR ()-[r:R]-() REQUIRE r.p IS UNIQUE")
         return
 
-    def send(query: str) -> list[dict[str, Any]]:
-        records, _, _ = neo4j_driver.execute_query(query)
-        return [record.data() for record in records]
-
-    target = Uniqueness("RELATIONSHIP", "R", ("p",))
-    for name, create in RELATIONSHIPS.items():
-        reset_database(neo4j_driver)
-        neo4j_driver.execute_query(create)
-        found = count(send, target)
-        assert count(send, target, indexed=True) == found, name
-        try:
-            neo4j_driver.execute_query(
-                "CREATE CONSTRAINT k FOR ()-[r:R]-() REQUIRE r.p IS UNIQUE")
-            accepts = True
-        except neo4j.exceptions.Neo4jError:
-            accepts = False
-        assert (found is None) == accepts, name
-        if found is not None:
-            assert found.entities == 2, name
+    judged = _judged(neo4j_driver, _sender(neo4j_driver), Uniqueness("RELATIONSHIP", "R", ("p",)),
+                     "CREATE CONSTRAINT k FOR ()-[r:R]-() REQUIRE r.p IS UNIQUE", RELATIONSHIPS)
+    _agree(judged)
+    # each relationship counted once
+    assert all(found.entities == 2 for _, _, found in judged.values() if found is not None)
 
 
 @pytest.fixture
@@ -260,12 +254,15 @@ def test_a_present_constraint_is_never_counted(run: Any, clean_neo4j: Any) -> No
 
 def test_a_count_that_outlives_the_timeout_stops_before_any_create(
         run: Any, clean_neo4j: Any) -> None:
-    """A preflight beyond --timeout fails the run before any CREATE: exit 1, a clear line."""
-    # List values take the exact key's slow path: 100,000 of them take the count well beyond
+    """A preflight beyond --timeout fails the run before any CREATE: exit 1, a clear line
+    (status's says it reported nothing)."""
+    # List values take the exact key's slow path: 300,000 of them take the count well beyond
     # the 1 s on every line (the server looks at its timeouts every 2 s; the tool stops waiting
-    # 2 s after --timeout), while connecting and reading the catalog take well under 1 s.
-    cypher(clean_neo4j, "UNWIND range(1, 100000) AS i CREATE (:ComputeNode {node_id: "
-                        "range(i, i + 30)})")
+    # 2 s after --timeout), while connecting and reading the catalog take well under 1 s. With
+    # 100,000 the count finished in 2.5 s on 4.4 on a quiet machine, before either stopped it.
+    for first in range(1, 300_000, 100_000):
+        cypher(clean_neo4j, "UNWIND range($first, $first + 99999) AS i "
+               "CREATE (:ComputeNode {node_id: range(i, i + 30)})", first=first)
     r = run("apply", "--timeout", "1")
     assert r.code == 1, r.stdout + r.stderr
     assert not r.table_statements("applied")
@@ -278,6 +275,12 @@ def test_a_count_that_outlives_the_timeout_stops_before_any_create(
                         "--timeout: it reads every (:ComputeNode {node_id})\n")
     assert r.end["not_done"] == []
     assert names(clean_neo4j) == set()
+    status = run("status", "--timeout", "1")
+    assert status.code == 1
+    assert not status.of("object")
+    assert status.stderr == ("neo4j-schema-rollback: error: the duplicate check of compute_pk "
+                             "did not finish within --timeout (1 s); no object was reported — "
+                             "raise --timeout: it reads every (:ComputeNode {node_id})\n")
 
 
 def test_an_index_on_the_property_gives_the_indexed_count(run: Any, clean_neo4j: Any) -> None:

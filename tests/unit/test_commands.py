@@ -45,6 +45,7 @@ class Captured:
         self._sink = sink
         self._findings = findings or {}
         self.checked: list[str] = []
+        self.stopped: list[str] = []
         self.run: Run | None = None
         self.closed = False
         self.waited: dict[str, Any] = {}
@@ -64,9 +65,10 @@ class Captured:
     def await_online(self, names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
         return []
 
-    def duplicates(self, obj: SchemaObject, *, indexed: bool) -> Finding | None:
+    def duplicates(self, obj: SchemaObject, *, indexed: bool, stopped: str) -> Finding | None:
         assert not indexed, "no capture has an index on node_id"
         self.checked.append(obj.name)
+        self.stopped.append(stopped)
         return self._findings.get(obj.name)
 
     def close(self) -> None:
@@ -278,6 +280,19 @@ def test_a_dry_apply_without_duplicates_plans_everything() -> None:
     assert r.code == ExitCode.OK
     assert db.checked == ["compute_pk"]
     assert set(r.outcomes().values()) == {"planned"}
+
+
+@pytest.mark.parametrize(("body", "arguments", "stopped"), [
+    (commands.apply, {}, "nothing was created"),
+    (commands.apply, {"dry_run": True}, "nothing was planned"),
+    (commands.status, {}, "no object was reported")])
+def test_a_count_beyond_the_timeout_says_what_its_command_left_undone(
+        body: Callable[..., ExitCode], arguments: dict[str, Any], stopped: str) -> None:
+    """A duplicate count that outlives --timeout ends its message with what that command did
+    not do: apply created nothing, a dry run planned nothing, status reported nothing."""
+    db = Captured("catalog-5.json", empty=True, sink=lambda run: DryRunSink(run))
+    execute(body, db, **arguments)
+    assert db.stopped == [stopped]
 
 
 def test_a_present_constraint_is_not_counted(captured: Captured) -> None:
