@@ -148,8 +148,8 @@ def test_same_name_other_definition_is_refused(run: Any, clean_neo4j: Any) -> No
 def test_noexec_tmpdir_and_tmp_fall_back_to_home_cache(arm64_binary: Path, arm64_root: Path,
                                                        clean_neo4j: Any, tmp_path: Path) -> None:
     """TMPDIR on a real noexec tmpfs and /tmp itself noexec (tests/integration/tool.py:
-    hardened): the arm64 bootloader unpacks into $HOME/.cache instead; apply, status and
-    rollback succeed, and nothing is left behind."""
+    hardened): the arm64 bootloader's unpack cache in $HOME/.cache serves apply, status and
+    rollback; nothing else is left there."""
     noexec = tmp_path / "noexec"
     noexec.mkdir()
     home = tmp_path / "home"
@@ -172,7 +172,10 @@ def test_noexec_tmpdir_and_tmp_fall_back_to_home_cache(arm64_binary: Path, arm64
     r = run("rollback", "--yes")
     assert r.code == 0, r.stdout + r.stderr
     assert names(clean_neo4j) == set()
-    assert list((home / ".cache").iterdir()) == []
+    # the unpack cache served the runs; nothing else is left in $HOME/.cache
+    assert [path.name for path in (home / ".cache").iterdir()] == ["neo4j-schema-rollback"]
+    [copy] = (home / ".cache" / "neo4j-schema-rollback").iterdir()
+    assert (copy / ".complete").is_file()
 
 
 def test_every_candidate_noexec_is_one_line_and_exit_73(arm64_binary: Path, arm64_root: Path,

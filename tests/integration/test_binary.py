@@ -226,7 +226,8 @@ def test_noexec_tmpdir_and_tmp_fall_back_to_home_cache(binary: Path, tmp_path: P
     """TMPDIR on a real noexec tmpfs and /tmp itself noexec, as on a CIS-hardened host: the
     bootloader passes both over (and the binary's read-only directory) and unpacks into a
     private directory of its own under $HOME/.cache, which it makes (mode 0700); apply,
-    status and rollback all succeed against the server, and nothing is left behind."""
+    status and rollback all succeed against the server. The unpack cache, in $HOME/.cache too,
+    serves them; with it off, each run unpacks per start there and leaves nothing behind."""
     noexec = tmp_path / "noexec"
     noexec.mkdir()
     home = tmp_path / "home"
@@ -256,7 +257,15 @@ def test_noexec_tmpdir_and_tmp_fall_back_to_home_cache(binary: Path, tmp_path: P
     assert names(clean_neo4j) == set()
     cache = home / ".cache"
     assert cache.stat().st_mode & 0o777 == 0o700
-    assert list(cache.iterdir()) == [], "the runs left their unpacked files behind"
+    # the first run filled the unpack cache there, the next reused it; nothing else is left
+    assert [path.name for path in cache.iterdir()] == ["neo4j-schema-rollback"]
+    [copy] = (cache / "neo4j-schema-rollback").iterdir()
+    assert (copy / ".complete").is_file()
+    # with the cache off: per start, into a private folder of $HOME/.cache, removed after
+    env["NEO4J_SCHEMA_ROLLBACK_NO_CACHE"] = "1"
+    r = run("status", "--expect", "absent")
+    assert r.code == 0, r.stdout + r.stderr
+    assert [path.name for path in cache.iterdir()] == ["neo4j-schema-rollback"]
 
 
 def test_every_candidate_noexec_is_one_line_and_exit_73(binary: Path, tmp_path: Path) -> None:
