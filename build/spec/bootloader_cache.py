@@ -23,8 +23,9 @@ built the binary, so two builds never share files). The rules:
   binary's name whose marker does not match is replaced; one owned by someone else, or a
   symlink, is never used and never touched.
 * A staging directory left by a killed run is removed by the next run that fills the cache
-  (its lock file `.unpack-XXXXXX.lock` beside it, held until the run ends, is free); after a fill, only the NSR_KEEP most recently used
-  subdirectories are kept (a warm start marks its subdirectory used).
+  (its lock file `.unpack-XXXXXX.lock` beside it, held until the run ends, is free); after a
+  fill, only the KEEP most recently used subdirectories are kept (a warm start marks its
+  subdirectory used).
 * With NEO4J_SCHEMA_ROLLBACK_NO_CACHE set (non-empty), in a privileged (setuid) process, when
   no cache directory can be made or trusted (no or read-only HOME), when the disk has too
   little room, or when anything fails while filling, the binary unpacks per start as before

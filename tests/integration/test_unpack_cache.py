@@ -160,7 +160,7 @@ def test_first_runs_at_once_share_one_complete_copy(binary: Path, digest: str,
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "TMPDIR": str(tmp)}
     procs = [subprocess.Popen([str(binary), "statements"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(6)]
-    results = [proc.communicate(timeout=TIMEOUT) + (proc.returncode,) for proc in procs]
+    results = [(*proc.communicate(timeout=TIMEOUT), proc.returncode) for proc in procs]
     assert {result[2] for result in results} == {0}
     assert len({result[0] for result in results}) == 1
     assert {result[1] for result in results} == {""}
