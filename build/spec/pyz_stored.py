@@ -3,8 +3,8 @@
 PyInstaller deflates every module of the PYZ archive (zlib level 6), and the binary inflates each
 one it imports on every start: about 57 M instructions of inflate and 13 M of adler32 in a no-op
 rollback. Storing the whole archive would add 5.5 MB, past the binary's size limit, so only
-what the start-up paths import is stored: zlib level 0 (stored deflate blocks), which
-PyInstaller's unchanged run-time reader inflates by copying.
+what the start-up paths import is stored: zlib level 0 (stored deflate blocks), which every
+zlib reader, PyInstaller's tools among them, still reads (inflating them is copying).
 
 The set is recorded by the build (`record`): fresh interpreters import exactly what the binary
 bundles (the TOC's own files: the patched copies, the generated modules, the bundled extension
@@ -20,6 +20,13 @@ reads a deflated entry, or when much of what is stored is never read.
 `install` wraps PyInstaller's ZlibArchiveWriter._write_entry so the recorded names are written
 at level 0; the build fails when the writer no longer has the shape this relies on, and
 `check_archive` checks the written archive.
+
+zlib would still copy a stored entry into its output and its window and compute its adler32
+checksum (13 M instructions of a no-op rollback), so the bundled copy of PyInstaller's run-time
+reader (`pyimod01_archive`, a bootstrap module in the PKG; `patch_reader`) slices the data out
+of the stored blocks itself and hands anything else to zlib as before. The checksum goes
+unchecked, as for every entry of the PKG stored uncompressed (libcrypto). Exact text patches,
+as driver_patches.py's; `check_reader` checks the built binary.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from driver_patches import PatchError
+from driver_patches import Patch, PatchError, patched_source
 
 # The commands recorded, each in a fresh interpreter, with RECORD_ENV: `--version` and
 # `statements` run to their end, the connected ones until their first connect.
@@ -240,3 +247,97 @@ def stored_names(recorded: Iterable[str], archived: Mapping[str, Any] | Iterable
     """The recorded modules that the PYZ archive holds (the others are built in, frozen, in
     base_library.zip or extension modules)."""
     return frozenset(recorded) & frozenset(archived)
+
+
+
+# PyInstaller's run-time reader of the PYZ archive (a bootstrap module, bundled in the PKG).
+READER = "pyimod01_archive"
+READER_FUNCTION = Patch(
+    module=READER,
+    original='''
+
+class ArchiveReadError(RuntimeError):
+    pass
+''',
+    replacement='''
+
+# neo4j-schema-rollback build patch: the data of an entry written at zlib level 0.
+def _nsr_stored_data(blob):
+    """The data of a zlib stream of stored blocks only (zlib level 0), else None."""
+    if blob[:2] != b"\\x78\\x01":
+        return None
+    parts = []
+    pos = 2
+    end = len(blob) - 4  # the adler32 checksum, not checked: PKG entries have none either
+    final = 0
+    while not final:
+        if pos + 5 > end or blob[pos] > 1:  # a deflated block, or no block header
+            return None
+        final = blob[pos]
+        length = blob[pos + 1] | blob[pos + 2] << 8
+        if blob[pos + 3] | blob[pos + 4] << 8 != length ^ 0xFFFF:
+            return None
+        pos += 5 + length
+        parts.append(blob[pos - length:pos])
+    if pos != end:
+        return None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class ArchiveReadError(RuntimeError):
+    pass
+''',
+)
+READER_EXTRACT = Patch(
+    module=READER,
+    original='''
+        try:
+            obj = zlib.decompress(obj)
+''',
+    replacement='''
+        try:
+            # neo4j-schema-rollback build patch: an entry written at zlib level 0 is sliced out of
+            # its stored blocks; zlib would copy it to its window too and compute its checksum.
+            obj = _nsr_stored_data(obj) or zlib.decompress(obj)
+''',
+)
+READER_PATCHES = (READER_FUNCTION, READER_EXTRACT)
+READER_MARKER = "_nsr_stored_data"
+
+
+def reader_source() -> str:
+    """PyInstaller's run-time reader, patched."""
+    from PyInstaller.loader import pyimod01_archive
+
+    original = Path(pyimod01_archive.__file__).read_text(encoding="utf-8")
+    return patched_source(READER, original, READER_PATCHES)
+
+
+def patch_reader(dependencies: list[tuple[str, str, str]], out: Path) -> \
+        list[tuple[str, str, str]]:
+    """PYZ.dependencies (the bootstrap modules for the PKG) with the patched reader, compiled
+    into `out`, in place of PyInstaller's."""
+    from PyInstaller.building.utils import compile_pymodule
+
+    source = out / f"{READER}.py"
+    out.mkdir(parents=True, exist_ok=True)
+    source.write_text(reader_source(), encoding="utf-8")
+    result, found = [], False
+    for name, path, typecode in dependencies:
+        if name == READER and typecode == "PYMODULE":
+            path, found = compile_pymodule(READER, str(source), str(out), optimize=0), True
+        result.append((name, path, typecode))
+    if not found:
+        raise PatchError(f"no {READER} among PyInstaller's bootstrap modules")
+    return result
+
+
+def check_reader(executable: str) -> None:
+    """Fail unless the built executable's PKG holds the patched reader."""
+    import marshal
+
+    from PyInstaller.archive.readers import CArchiveReader
+
+    code = marshal.loads(CArchiveReader(executable).extract(READER))
+    if READER_MARKER not in code.co_names:
+        raise PatchError(f"{executable}: {READER} is not the patched copy")

@@ -185,3 +185,71 @@ def _names(code: types.CodeType) -> set[str]:
             names |= _names(const)
     return names
 
+
+
+@pytest.fixture(scope="module")
+def patched_reader() -> types.ModuleType:
+    """PyInstaller's run-time reader as the binary bundles it (the patched copy)."""
+    module = types.ModuleType(pyz_stored.READER)
+    exec(compile(pyz_stored.reader_source(), f"{pyz_stored.READER}.py", "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, 65_535, 65_536, 131_070, 131_071, 300_000])
+def test_stored_data_is_what_zlib_inflates(patched_reader: types.ModuleType, size: int) -> None:
+    data = bytes(range(256)) * (size // 256 + 1)
+    data = data[:size]
+    assert patched_reader._nsr_stored_data(zlib.compress(data, 0)) == data
+    if size:
+        assert patched_reader._nsr_stored_data(zlib.compress(data, 6)) is None
+
+
+def test_anything_but_an_intact_stored_stream_goes_to_zlib(
+        patched_reader: types.ModuleType) -> None:
+    blob = zlib.compress(b"x" * 100_000, 0)
+    cut = patched_reader._nsr_stored_data
+    assert cut(blob[:-1]) is None  # truncated
+    assert cut(blob + b"\0") is None  # trailing bytes
+    assert cut(blob[:3] + b"\0" + blob[4:]) is None  # LEN and NLEN disagree
+    assert cut(b"\x78\x9c" + blob[2:]) is None  # not level 0's header
+    assert cut(blob[:2] + bytes([blob[2] | 0b100]) + blob[3:]) is None  # a deflated block
+    assert cut(b"") is None
+
+
+def test_the_patched_reader_reads_every_entry_as_pyinstallers_does(
+        tmp_path: Path, patched_reader: types.ModuleType) -> None:
+    writer = _writer()
+    pyz_stored.install(frozenset({"a", "big"}), writer)
+    pyz, _ = _archive(tmp_path, writer, ["a", "b", "big"])
+    ours, theirs = patched_reader.ZlibArchiveReader(pyz), ZlibArchiveReader(pyz)
+    for name in ("a", "b", "big"):
+        assert ours.extract(name, raw=True) == theirs.extract(name, raw=True)
+        assert ours.extract(name) == theirs.extract(name)
+
+
+def test_a_changed_reader_fails_the_build() -> None:
+    from PyInstaller.loader import pyimod01_archive  # type: ignore[import-untyped]
+
+    source = Path(pyimod01_archive.__file__).read_text(encoding="utf-8")
+    patches = spec_module("driver_patches")
+    for old, new in (("obj = zlib.decompress(obj)\n", "obj = zlib.decompress(obj, 15)\n"),
+                     ("class ArchiveReadError(RuntimeError):", "class ArchiveError(Exception):")):
+        assert source.count(old) == 1
+        with pytest.raises(PatchError, match="occurs 0 times"):
+            patches.patched_source(pyz_stored.READER, source.replace(old, new),
+                                   pyz_stored.READER_PATCHES)
+
+
+def test_the_bootstrap_modules_get_the_patched_reader(tmp_path: Path) -> None:
+    dependencies = [("struct", "/x/struct.pyc", "PYMODULE"),
+                    (pyz_stored.READER, "/x/pyimod01_archive.pyc", "PYMODULE"),
+                    ("pyiboot01_bootstrap", "/x/pyiboot01_bootstrap.py", "PYSOURCE")]
+    result = pyz_stored.patch_reader(dependencies, tmp_path)
+    assert [entry for entry in result if entry[0] != pyz_stored.READER] == \
+        [entry for entry in dependencies if entry[0] != pyz_stored.READER]
+    [(_, pyc, typecode)] = [entry for entry in result if entry[0] == pyz_stored.READER]
+    assert typecode == "PYMODULE" and Path(pyc).is_relative_to(tmp_path)
+    code = marshal.loads(Path(pyc).read_bytes()[16:])  # after the .pyc header
+    assert pyz_stored.READER_MARKER in code.co_names
+    with pytest.raises(PatchError, match="no pyimod01_archive"):
+        pyz_stored.patch_reader(dependencies[:1], tmp_path / "none")
