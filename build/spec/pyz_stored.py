@@ -49,25 +49,35 @@ RECORDED_RUNS: tuple[tuple[str, ...], ...] = (
     ("--version",), ("statements",), ("rollback", "--yes"), ("apply",), ("status",),
 )
 RECORD_ENV = {"NEO4J_URI": "bolt://127.0.0.1:1", "NEO4J_PASSWORD": "x", "NEO4J_WAIT": "0"}
+# Every report a run can write, asked for (the paths in a scratch folder): Kubernetes' init jobs
+# write the termination message by themselves, GitHub Actions the annotations, CI a JUnit file;
+# and what is recorded must not depend on where the build runs (GITHUB_ACTIONS, a writable
+# /dev/termination-log).
+REPORTS = "junit={scratch}/junit.xml,github,termination={scratch}/termination-log"
 # What a connected run imports after its first connect, imported at that point by the recorder:
-# `apply` and `status` their duplicate counts (preflight), and the driver pytz for the temporal
-# values that 5.x and calendar-versioned servers send (SHOW INDEXES' lastRead). Found by running
-# the binary against real servers of every line (the rest of the run path, the driver's results
-# and hydration included, is imported before the connect); tests/integration/test_pyz_reads.py
-# fails when a run reads an entry that is not stored.
-AFTER_CONNECT: tuple[str, ...] = ("neo4j_schema_rollback.preflight", "pytz")
+# `apply` and `status` their duplicate counts (preflight), the driver pytz for the temporal
+# values that 5.x and calendar-versioned servers send (SHOW INDEXES' lastRead), and the
+# reports' writers, at the run's end. Found by running the binary against real servers of every
+# line (the rest of the run path, the driver's results and hydration included, is imported
+# before the connect); tests/integration/test_pyz_reads.py fails when a run reads an entry that
+# is not stored.
+AFTER_CONNECT: tuple[str, ...] = (
+    "neo4j_schema_rollback.preflight", "pytz", "neo4j_schema_rollback.reports.junit",
+    "neo4j_schema_rollback.reports.github", "neo4j_schema_rollback.reports.termination",
+)
 
 # Each TOC entry, as the recorder's interpreter finds it: name, kind, file.
 Entry = tuple[str, str, str]  # kind: module, package, namespace or extension
 
 # Run by `python -I -S -B -X utf8 -c CHILD TABLE OUT BASE_LIBRARY AFTER_CONNECT ARG...`. It
-# imports nothing itself (sys, posix, the import system and io are loaded before any code runs).
+# imports nothing from the bundle itself (sys, the import system and io are loaded before any
+# code runs; os and what it imports are frozen modules, never read from the archive).
 # It writes the names of the bundled modules whose code was read, one a line: what the binary
 # reads from its archive (a module already in sys.modules under a name, such as
 # importlib._bootstrap, or found frozen, is never read there).
 CHILD = r'''
 import sys
-import posix
+import os
 from _frozen_importlib import BuiltinImporter, FrozenImporter, ModuleSpec
 from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader
 
@@ -81,6 +91,8 @@ with open(table, encoding="utf-8") as handle:
 
 
 class BundleLoader(SourceFileLoader):
+    """Notes each module whose code is read: the binary reads it from its archive there."""
+
     def get_code(self, fullname):
         read.add(fullname)
         return super().get_code(fullname)
@@ -104,7 +116,7 @@ class BundleFinder:
         spec = ModuleSpec(name, loader, origin=file, is_package=kind == "package")
         spec.has_location = True
         if kind == "package":
-            spec.submodule_search_locations = [file.rpartition("/")[0]]
+            spec.submodule_search_locations = [os.path.dirname(file)]
         return spec
 
 
@@ -112,7 +124,7 @@ def done():
     with open(out, "w", encoding="utf-8") as handle:
         handle.write("".join(name + "\n" for name in sorted(read)))
     sys.stdout.flush()
-    posix._exit(0)
+    os._exit(0)
 
 
 def audit(event, args):
@@ -132,7 +144,7 @@ code = run(argv)
 if code != 0 or argv[0] not in ("--version", "statements"):
     sys.stderr.write(f"pyz_stored: {argv} exited {code} without connecting\n")
     sys.stderr.flush()
-    posix._exit(3)
+    os._exit(3)
 done()
 '''
 
@@ -173,8 +185,11 @@ def record(entries: Iterable[Entry], base_library: str,
         table.write_text("".join(f"{name}\t{kind}\t{path}\n" for name, kind, path in entries),
                          encoding="utf-8")
         out = Path(scratch) / "modules.txt"
-        # A clean environment: the developer's NEO4J_* variables must not change the imports.
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": scratch, **RECORD_ENV}
+        # The developer's NEO4J_* variables must not change the imports (TLS settings would
+        # import ssl); the rest stays (Windows needs SYSTEMROOT to open a socket).
+        env = {**{key: value for key, value in os.environ.items()
+                  if not key.upper().startswith("NEO4J_")}, "HOME": scratch, **RECORD_ENV,
+               "NEO4J_REPORT": REPORTS.format(scratch=Path(scratch).as_posix())}
         for argv in runs:
             proc = run([python, "-I", "-S", "-B", "-X", "utf8", "-c", CHILD, str(table), str(out),
                         base_library, ",".join(after_connect), *argv],

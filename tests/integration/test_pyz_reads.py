@@ -23,9 +23,16 @@ from db import env_for
 from PyInstaller.archive.readers import CArchiveReader  # type: ignore[import-untyped]
 from tool import ensure_binary, system_tool
 
-# Each command as an init job runs it (stdout a pipe), no-ops on an empty database.
-COMMANDS = (("--version",), ("statements",), ("rollback", "--yes"), ("apply", "--dry-run"),
-            ("status",))
+# Each command as it runs unattended (stdout a pipe), no-ops on an empty database, with the
+# reports that write themselves: the rollback as a Kubernetes init job (a writable termination
+# log), `status` as a GitHub Actions step, `apply` with a JUnit file.
+COMMANDS: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
+    (("--version",), {}),
+    (("statements",), {}),
+    (("rollback", "--yes"), {"NEO4J_TERMINATION_LOG": "{tmp}/termination-log"}),
+    (("apply", "--dry-run", "--report", "junit={tmp}/junit.xml"), {}),
+    (("status",), {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": "{tmp}/summary.md"}),
+)
 # Stored but read by none of COMMANDS on one line: pytz (55 KB) on 4.4, whose SHOW INDEXES
 # sends no temporal value. More than this is a recorded import that no command needs.
 UNREAD_BUDGET = 64 * 1024
@@ -76,11 +83,17 @@ def _read(binary: Path, args: tuple[str, ...], env: dict[str, str], trace: Path)
 def test_every_entry_a_command_reads_is_stored(binary: Path, clean_neo4j: Any,
                                                 tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env_for(clean_neo4j)}
+    (tmp_path / "termination-log").touch()  # Kubernetes creates it; the tool writes it if it can
     read: set[str] = set()
-    for args in COMMANDS:
-        read |= _read(binary, args, env, tmp_path / "trace")
+    for args, extra in COMMANDS:
+        read |= _read(binary, tuple(arg.format(tmp=tmp_path) for arg in args),
+                      {**env, **{key: value.format(tmp=tmp_path) for key, value in extra.items()}},
+                      tmp_path / "trace")
+    assert (tmp_path / "termination-log").stat().st_size > 0
+    assert (tmp_path / "junit.xml").exists() and (tmp_path / "summary.md").exists()
     entries = _entries(binary)
-    assert {"neo4j_schema_rollback.main", "neo4j._sync.work.result", "cyclopts"} <= read
+    assert {"neo4j_schema_rollback.main", "neo4j._sync.work.result", "cyclopts",
+            "neo4j_schema_rollback.reports.termination"} <= read
     deflated = sorted(name for name in read if not entries[name][0])
     assert deflated == [], (f"{binary.name} reads deflated PYZ entries on {clean_neo4j.version}:"
                             " add what a connected run imports to pyz_stored.AFTER_CONNECT")
