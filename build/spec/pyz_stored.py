@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import bolt_patches
 from driver_patches import Patch, PatchError, patched_source
 
 # The commands recorded, each in a fresh interpreter, with RECORD_ENV: `--version` and
@@ -57,13 +58,16 @@ REPORTS = "junit={scratch}/junit.xml,github,termination={scratch}/termination-lo
 # What a connected run imports after its first connect, imported at that point by the recorder:
 # `apply` and `status` their duplicate counts (preflight), the driver pytz for the temporal
 # values that 5.x and calendar-versioned servers send (SHOW INDEXES' lastRead), and the
-# reports' writers, at the run's end. Found by running the binary against real servers of every
-# line (the rest of the run path, the driver's results and hydration included, is imported
-# before the connect); tests/integration/test_pyz_reads.py fails when a run reads an entry that
-# is not stored.
+# reports' writers, at the run's end; and the driver's protocol modules, imported for the Bolt
+# version the connection negotiates (bolt_patches.py), all of them since every line negotiates
+# another. Found by running the binary against real servers of every line (the rest of the run
+# path, the driver's results included, is imported before the connect);
+# tests/integration/test_pyz_reads.py fails when a run reads an entry that is not stored.
+BOLT_MODULES = tuple(sorted(set(bolt_patches.versions().values())))
 AFTER_CONNECT: tuple[str, ...] = (
     "neo4j_schema_rollback.preflight", "pytz", "neo4j_schema_rollback.reports.junit",
     "neo4j_schema_rollback.reports.github", "neo4j_schema_rollback.reports.termination",
+    *(f"{bolt_patches.PACKAGE}.{module}" for module in BOLT_MODULES),
 )
 
 # Each TOC entry, as the recorder's interpreter finds it: name, kind, file.
