@@ -17,8 +17,9 @@ built the binary, so two builds never share files). The rules:
   else, and the cache's parent lets no other user rename entries in it (sticky, or the user's
   own and writable by no one else) and allows executing files. All of it is checked on every
   start: a few stat calls.
-* It is created complete or not at all: unpacked into `.unpack-XXXXXX` beside it, every file
-  and directory fsynced, the marker written last, then renamed into place. Two first runs at
+* It is created complete or not at all: unpacked into `.unpack-XXXXXX` beside it (each file's
+  writeback started as soon as it is unpacked, so that the fsync finds it mostly written), every
+  file and directory fsynced, the marker written last, then renamed into place. Two first runs at
   once both unpack; the second rename finds the first one's copy and uses it. A copy under the
   binary's name whose marker does not match is replaced; one owned by someone else, or a
   symlink, is never used and never touched.
@@ -51,6 +52,7 @@ MARKER = "neo4j-schema-rollback bootloader patch"
 UTILS = "bootloader/src/pyi_utils_posix.c"
 MAIN = "bootloader/src/pyi_main.c"
 SECURITY = "bootloader/src/pyi_security.c"
+ARCHIVE = "bootloader/src/pyi_archive.c"
 
 KEY_PREFIX = b"NSR-ARCHIVE-SHA256:"  # archive_key.py finds the placeholder by it
 KEY_PLACEHOLDER = KEY_PREFIX + b"0" * 64
@@ -405,6 +407,9 @@ _nsr_publish(const char *root, const char *staging, const char *final, const cha
 /* The fill under way (a first run): the staging directory the application runs from, and
  * where it goes when the run is over. */
 static int _nsr_filling = 0;
+/* While a fill unpacks: pyi_archive.c starts writing each file to disk as soon as it is
+ * unpacked, so the fsync of the whole copy (_nsr_sync_fill) finds most of it written already. */
+int pyi_nsr_writeback = 0;
 static int _nsr_fill_synced = 0;
 static int _nsr_lock_fd = -1;
 static char _nsr_staging[PYI_PATH_MAX];
@@ -444,7 +449,9 @@ _nsr_stage(struct PYI_CONTEXT *pyi_ctx, const char *root, const char *final,
     ok = ok && _nsr_can_map_exec(_nsr_staging);
     if (ok) {{
         snprintf(pyi_ctx->application_home_dir, PYI_PATH_MAX, "%s", _nsr_staging);
+        pyi_nsr_writeback = 1;
         ok = pyi_launch_extract_files_from_archive(pyi_ctx) == 0;
+        pyi_nsr_writeback = 0;
     }}
     if (!ok) {{
         pyi_recursive_rmdir(_nsr_staging);
@@ -663,4 +670,40 @@ SECURITY_NAME = Patch(
 """,
 )
 
-PATCHES = (MAIN_DECLARATIONS, MAIN_EXEC, MAIN_FINISH, UTILS_SYNC, SECURITY_NAME)
+ARCHIVE_INCLUDES = Patch(
+    module=ARCHIVE,
+    original="#include <sys/stat.h>  /* fchmod */\n",
+    replacement=f"""#include <sys/stat.h>  /* fchmod */
+/* {MARKER} (build/spec/bootloader_cache.py): early writeback while a fill unpacks */
+#if defined(__linux__)
+    #include <sys/syscall.h> /* SYS_sync_file_range */
+    #include <unistd.h> /* syscall */
+#endif
+extern int pyi_nsr_writeback; /* pyi_utils_posix.c */
+""",
+)
+
+# A first run's fsync of the ~20 MB it unpacked outlasted a short command (`--version`); asking
+# the disk to write each file as soon as it is unpacked, while the next one is inflated, leaves
+# that fsync little to wait for. SYNC_FILE_RANGE_WRITE (2) only starts the writeback: it neither
+# waits nor makes anything durable, which the fsync of every file still does.
+ARCHIVE_WRITEBACK = Patch(
+    module=ARCHIVE,
+    original="""        fchmod(fileno(out_fp), S_IRUSR | S_IWUSR);
+    }
+#endif
+""",
+    replacement=f"""        fchmod(fileno(out_fp), S_IRUSR | S_IWUSR);
+    }}
+#endif
+#if defined(__linux__) && defined(SYS_sync_file_range)
+    /* {MARKER}: a fill's file goes to disk now, not at the fsync */
+    if (rc == 0 && pyi_nsr_writeback && fflush(out_fp) == 0) {{
+        syscall(SYS_sync_file_range, fileno(out_fp), (long long)0, (long long)0, 2u);
+    }}
+#endif
+""",
+)
+
+PATCHES = (MAIN_DECLARATIONS, MAIN_EXEC, MAIN_FINISH, UTILS_SYNC, SECURITY_NAME, ARCHIVE_INCLUDES,
+           ARCHIVE_WRITEBACK)

@@ -56,7 +56,7 @@ def test_each_upstream_text_occurs_once_and_is_replaced(sdist: Path) -> None:
     patched function tries the unpack cache, then the documented candidates, and exits 73
     when none will do."""
     assert bootloader_patches.FILES == (bootloader_patches.FILE, bootloader_cache.MAIN,
-                                        bootloader_cache.SECURITY)
+                                        bootloader_cache.SECURITY, bootloader_cache.ARCHIVE)
     patched = _patched(sdist)[bootloader_patches.FILE]
     assert "Check the standard temporary directory paths" not in patched
     assert ("    if (_nsr_use_cache(pyi_ctx) == 0) {\n        return 0;\n    }\n"
@@ -86,6 +86,27 @@ def test_the_cache_patch_reaches_every_step_of_the_parent_and_the_child(sdist: P
         assert f'pyi_getenv("{variable}")' in utils
     security = patched[bootloader_cache.SECURITY]
     assert "if (!pyi_ctx->has_elevated_privileges\n        && ((name_len == 64" in security
+
+
+def test_a_fill_starts_each_file_s_writeback_as_it_is_unpacked(sdist: Path) -> None:
+    """Only while a fill unpacks (the flag is set around that extraction alone), after the
+    file's data is complete and flushed; SYNC_FILE_RANGE_WRITE starts writing, the fsync of
+    every file later makes the copy durable as before."""
+    patched = _patched(sdist)
+    utils = patched[bootloader_patches.FILE]
+    assert ("        pyi_nsr_writeback = 1;\n"
+            "        ok = pyi_launch_extract_files_from_archive(pyi_ctx) == 0;\n"
+            "        pyi_nsr_writeback = 0;\n") in utils
+    assert utils.count("pyi_nsr_writeback = 1;") == 1
+    assert utils.count("pyi_launch_extract_files_from_archive(") == 1
+    archive = patched[bootloader_cache.ARCHIVE]
+    assert "extern int pyi_nsr_writeback;" in archive
+    writeback = ("    if (rc == 0 && pyi_nsr_writeback && fflush(out_fp) == 0) {\n"
+                 "        syscall(SYS_sync_file_range, fileno(out_fp), (long long)0, "
+                 "(long long)0, 2u);\n")
+    assert archive.count(writeback) == 1
+    assert archive.index("fchmod(fileno(out_fp), S_IRUSR | S_IWUSR);") < archive.index(writeback)
+    assert archive.index(writeback) < archive.index("cleanup:\n", archive.index(writeback))
 
 
 def test_a_changed_bootloader_fails_the_build(sdist: Path) -> None:
